@@ -1,0 +1,379 @@
+"""Typed, frozen configuration loaded from ``params.yaml``; bad keys fail by name."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A params file that is missing, malformed, or holds a missing/unknown/mistyped key."""
+
+
+# --------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class CommonConfig:
+    seed: int
+    sample_rate: int
+    crop_seconds: float
+    threads: int
+
+    def __post_init__(self) -> None:
+        _check(self.sample_rate >= 8000, "common.sample_rate", self.sample_rate, ">= 8000")
+        _check(self.crop_seconds > 0, "common.crop_seconds", self.crop_seconds, "> 0")
+        _check(self.threads >= 1, "common.threads", self.threads, ">= 1")
+
+    @property
+    def crop_samples(self) -> int:
+        return int(round(self.crop_seconds * self.sample_rate))
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    train_speakers: int
+    dev_speakers: int
+    eval_speakers: int
+    train_utterances: int
+    dev_utterances: int
+    eval_utterances: int
+    bonafide_fraction: float
+    min_seconds: float
+    max_seconds: float
+
+    def __post_init__(self) -> None:
+        _check(0 < self.bonafide_fraction < 1, "data.synthetic.bonafide_fraction",
+               self.bonafide_fraction, "in (0, 1)")
+        _check(0 < self.min_seconds <= self.max_seconds, "data.synthetic.min_seconds",
+               self.min_seconds, "> 0 and <= max_seconds")
+
+
+@dataclass(frozen=True)
+class Asvspoof2019Config:
+    url: str
+    size_bytes: int
+    md5: str
+    archive_dir: str
+    max_per_split: int  # 0 keeps every utterance; >0 takes a seeded, class-stratified subset
+
+
+@dataclass(frozen=True)
+class FolderConfig:
+    csv: str
+    root: str
+    dev_fraction: float
+    eval_fraction: float
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.dev_fraction < 1 and 0 <= self.eval_fraction < 1
+               and self.dev_fraction + self.eval_fraction < 1,
+               "data.folder.dev_fraction/eval_fraction",
+               (self.dev_fraction, self.eval_fraction), "fractions summing to < 1")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: Literal["synthetic", "asvspoof2019_la", "folder"]
+    synthetic: SyntheticConfig
+    asvspoof2019_la: Asvspoof2019Config
+    folder: FolderConfig
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    n_fft: int
+    hop_length: int
+    n_mels: int
+    n_linear: int
+    trim_silence: bool
+    trim_db: float
+    bad_audio: Literal["error", "skip"]
+    max_seconds: float
+    signal_augment: bool
+
+    def __post_init__(self) -> None:
+        _check(self.hop_length > 0 and self.n_fft >= self.hop_length, "preprocess.hop_length",
+               self.hop_length, "> 0 and <= n_fft")
+        _check(self.n_mels > 0 and self.n_linear > 0, "preprocess.n_mels/n_linear",
+               (self.n_mels, self.n_linear), "> 0")
+        _check(self.max_seconds > 0, "preprocess.max_seconds", self.max_seconds, "> 0")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    channels: tuple[int, ...]
+    embed_dim: int
+    heads: int
+    dropout: float
+
+    def __post_init__(self) -> None:
+        _check(len(self.channels) >= 1 and all(c > 0 for c in self.channels),
+               "pretrain.encoder.channels", self.channels, "a non-empty list of positive ints")
+        _check(self.embed_dim > 0 and self.embed_dim % self.heads == 0,
+               "pretrain.encoder.embed_dim", self.embed_dim, "> 0 and divisible by heads")
+        _check(0 <= self.dropout < 1, "pretrain.encoder.dropout", self.dropout, "in [0, 1)")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    time_mask: int  # widest time mask in frames; 0 = off
+    freq_mask: int  # widest frequency mask in bins; 0 = off
+    gain_db: float  # random gain range +/- dB on the log spectrogram; 0 = off
+    noise_std: float  # additive Gaussian noise on normalised features; 0 = off
+    signal_effects: bool  # second view from the signal-augmented copy written by preprocess
+
+
+VIEWS = ("mel", "linear")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    temperature: float
+    contrastive_weight: float  # 0 = no contrastive pretraining (encoder stays at its init)
+    supervised_contrastive: bool
+    cross_attention: bool
+    alpha: float  # weight of the cross-attention loss: L = L_SA + alpha * L_CA
+    views: tuple[str, ...]
+    projection_dim: int
+    encoder: EncoderConfig
+    augment: AugmentConfig
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 0, "pretrain.epochs", self.epochs, ">= 0")
+        _check(self.batch_size >= 2, "pretrain.batch_size", self.batch_size, ">= 2")
+        _check(self.lr > 0, "pretrain.lr", self.lr, "> 0")
+        _check(self.temperature > 0, "pretrain.temperature", self.temperature, "> 0")
+        _check(self.contrastive_weight >= 0, "pretrain.contrastive_weight",
+               self.contrastive_weight, ">= 0")
+        _check(len(self.views) >= 1 and set(self.views) <= set(VIEWS)
+               and len(set(self.views)) == len(self.views),
+               "pretrain.views", self.views, f"distinct names from {VIEWS}")
+        _check(not self.cross_attention or len(self.views) == 2 or self.augment.signal_effects
+               or self.augment.time_mask > 0 or self.augment.freq_mask > 0,
+               "pretrain.cross_attention", self.cross_attention,
+               "two views or an augmentation that makes the second view differ")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    strategy: Literal["frozen", "partial", "full", "logreg"]
+    head: Literal["linear", "mlp"]
+    head_hidden: int
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    calibration: Literal["temperature", "logistic", "none"]
+
+    def __post_init__(self) -> None:
+        _check(self.epochs >= 1, "finetune.epochs", self.epochs, ">= 1")
+        _check(self.batch_size >= 1, "finetune.batch_size", self.batch_size, ">= 1")
+        _check(self.lr > 0, "finetune.lr", self.lr, "> 0")
+        _check(self.head != "mlp" or self.head_hidden > 0, "finetune.head_hidden",
+               self.head_hidden, "> 0 for an MLP head")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    n_bootstrap: int
+    ci_level: float
+    ece_bins: int
+
+    def __post_init__(self) -> None:
+        _check(self.n_bootstrap >= 10, "evaluate.n_bootstrap", self.n_bootstrap, ">= 10")
+        _check(0.5 < self.ci_level < 1, "evaluate.ci_level", self.ci_level, "in (0.5, 1)")
+        _check(self.ece_bins >= 2, "evaluate.ece_bins", self.ece_bins, ">= 2")
+
+
+@dataclass(frozen=True)
+class ClassicBaselineConfig:
+    n_lfcc: int
+    classifier: Literal["logreg", "gmm"]
+    gmm_components: int
+
+
+@dataclass(frozen=True)
+class GreenAiConfig:
+    enabled: bool
+    checkpoint: str  # local wav2vec2-base state_dict path; "" = torchaudio's WAV2VEC2_BASE bundle
+    layers: tuple[int, ...]
+    classifiers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BaselinesConfig:
+    classic: ClassicBaselineConfig
+    green_ai: GreenAiConfig
+
+
+@dataclass(frozen=True)
+class AblateConfig:
+    seeds: tuple[int, ...]
+    scale: Literal["small", "full"]
+    small_train_utterances: int  # training subset per run at scale "small"
+    small_epochs: int  # epoch cap per run at scale "small"
+    variants: dict[str, dict[str, Any]]  # name -> {"section.key": value} overrides
+
+    def __post_init__(self) -> None:
+        _check(len(self.seeds) >= 1, "ablate.seeds", self.seeds, "at least one seed")
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    durations: tuple[float, ...]
+    warmup: int
+    runs: int
+    batch_size: int
+    quantize: bool
+    wav2vec2: bool
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    window_seconds: float
+    hop_seconds: float
+    examples_per_class: int
+
+
+@dataclass(frozen=True)
+class Config:
+    common: CommonConfig
+    data: DataConfig
+    preprocess: PreprocessConfig
+    pretrain: PretrainConfig
+    finetune: FinetuneConfig
+    evaluate: EvaluateConfig
+    baselines: BaselinesConfig
+    ablate: AblateConfig
+    profile: ProfileConfig
+    detect: DetectConfig
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _check(ok: bool, key: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"params key {key!r} = {value!r} is invalid: expected {expected}")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` (no silent conversions but int -> float)."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"params key {key!r} must be a mapping, got {type(value).__name__}")
+        return build(tp, value, key)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"params key {key!r} = {value!r}: expected one of {typing.get_args(tp)}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(f"params key {key!r} = {value!r} matches none of {tp}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"params key {key!r} must be a list, got {type(value).__name__}")
+        (item_tp, _ellipsis) = typing.get_args(tp)
+        return tuple(_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"params key {key!r} must be a mapping, got {type(value).__name__}")
+        return value
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError(f"params key {key!r} must be null, got {value!r}")
+        return None
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"params key {key!r} must be a YAML boolean (true/false), got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"params key {key!r} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"params key {key!r} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"params key {key!r} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported annotation {tp!r} for {key}")
+
+
+def build(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
+    """Build the frozen dataclass ``cls`` from ``raw``; unknown and missing keys are errors."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    dotted = (lambda k: f"{prefix}.{k}") if prefix else (lambda k: k)
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown params key(s): {', '.join(dotted(k) for k in unknown)}")
+    required = [
+        f.name for f in dataclasses.fields(cls)
+        if f.init and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = [k for k in required if k not in raw]
+    if missing:
+        raise ConfigError(f"missing params key(s): {', '.join(dotted(k) for k in missing)}")
+    kwargs = {k: _coerce(v, hints[k], dotted(k)) for k, v in raw.items()}
+    return cls(**kwargs)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate ``params.yaml`` into a frozen :class:`Config`."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read params file {path}: {err}") from err
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"params file {path} is not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"params file {path} must hold a mapping of sections")
+    return build(Config, raw)
+
+
+def with_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """Return ``cfg`` with dotted-key overrides applied, validated like the params file."""
+    raw = dataclasses.asdict(cfg)
+    for dotted_key, value in overrides.items():
+        node = raw
+        *parents, leaf = dotted_key.split(".")
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"override key {dotted_key!r} names no params section")
+            node = node[part]
+        if leaf not in node:
+            raise ConfigError(f"override key {dotted_key!r} is not a params key")
+        node[leaf] = value
+    return build(Config, _lists(raw))
+
+
+def _lists(obj: Any) -> Any:
+    # asdict() yields tuples; the loader expects YAML-shaped lists.
+    if isinstance(obj, dict):
+        return {k: _lists(v) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        return [_lists(v) for v in obj]
+    return obj

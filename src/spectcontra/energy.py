@@ -1,0 +1,79 @@
+"""Per-stage energy accounting with CodeCarbon's offline tracker."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from spectcontra.io_utils import write_json_atomic
+
+COUNTRY = "GBR"  # grid carbon intensity used for CO2eq; CodeCarbon needs one offline
+
+
+@contextlib.contextmanager
+def track_energy(stage: str, out_path: str | Path) -> Iterator[None]:
+    """Run the body under an OfflineEmissionsTracker, then write ``out_path`` (JSON).
+
+    The file is written only if the body succeeds. Where CodeCarbon fails or returns no data,
+    the record says so (``measured: false``) and carries no invented figure.
+    """
+    record: dict[str, Any] = {"stage": stage}
+    tracker = None
+    try:
+        from codecarbon import OfflineEmissionsTracker
+
+        tracker = OfflineEmissionsTracker(
+            project_name=f"spectcontra-{stage}",
+            country_iso_code=COUNTRY,
+            save_to_file=False,
+            log_level=logging.ERROR,
+            measure_power_secs=5,
+            tracking_mode="process",
+        )
+        tracker.start()
+    except Exception as err:  # CodeCarbon must never sink a stage; the record says why
+        record.update(measured=False, reason=f"tracker failed to start: {err}")
+        tracker = None
+    start = time.perf_counter()
+    yield
+    record["duration_s"] = round(time.perf_counter() - start, 3)
+    if tracker is not None:
+        record.update(_stop(tracker))
+    write_json_atomic(out_path, record)
+
+
+def _stop(tracker: Any) -> dict[str, Any]:
+    try:
+        emissions = tracker.stop()
+    except Exception as err:
+        return {"measured": False, "reason": f"tracker failed to stop: {err}"}
+    data = getattr(tracker, "final_emissions_data", None)
+    if emissions is None or data is None:
+        return {"measured": False, "reason": "CodeCarbon returned no emissions data"}
+    return {
+        "measured": True,
+        "energy_kwh": float(data.energy_consumed),
+        "cpu_energy_kwh": float(data.cpu_energy),
+        "ram_energy_kwh": float(data.ram_energy),
+        "co2eq_kg": float(data.emissions),
+        "cpu_power_w": float(data.cpu_power),
+        "tracking_mode": str(data.tracking_mode),
+        "cpu_model": str(data.cpu_model),
+        "country_iso_code": str(data.country_iso_code),
+        # Without RAPL (virtual machines) CodeCarbon estimates CPU power from load and a TDP
+        # table; record which it did so nobody reads an estimate as a meter reading.
+        "power_source": _power_source(tracker),
+    }
+
+
+def _power_source(tracker: Any) -> str:
+    for hw in getattr(tracker, "_hardware", []):
+        name = type(hw).__name__
+        if name == "CPU":
+            mode = getattr(hw, "_mode", None)
+            return f"cpu:{mode}" if mode else "cpu:unknown"
+    return "unknown"
