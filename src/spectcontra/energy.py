@@ -29,7 +29,7 @@ def track_energy(stage: str, out_path: str | Path) -> Iterator[None]:
         tracker = OfflineEmissionsTracker(
             project_name=f"spectcontra-{stage}",
             country_iso_code=COUNTRY,
-            save_to_file=False,
+            output_methods=[],  # the stage writes its own record
             log_level=logging.ERROR,
             measure_power_secs=5,
             tracking_mode="process",

@@ -1,0 +1,123 @@
+"""dvc.yaml declares, for every stage, exactly the params keys it reads and the code it runs."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spectcontra.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+# Keys every stage reads through spectcontra.stage.run_stage.
+RUNNER_KEYS = {"common.threads", "common.seed"}
+CFG_ACCESS = re.compile(r"\bcfg\.(\w+)(?:\.(\w+))?")
+
+
+def _module_file(name: str) -> Path | None:
+    base = SRC / Path(*name.split("."))
+    for cand in (base.with_suffix(".py"), base / "__init__.py"):
+        if cand.exists():
+            return cand
+    return None
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)
+    return {n for n in names if n.split(".")[0] == "spectcontra"}
+
+
+def code_closure(stage_file: Path) -> set[Path]:
+    """Every spectcontra source file the stage imports, transitively (packages' __init__ too)."""
+    seen: set[Path] = set()
+    todo = [stage_file]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in _imports(path):
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):
+                f = _module_file(".".join(parts[:i]))
+                if f is not None and f not in seen:
+                    todo.append(f)
+    return seen
+
+
+def _covered(path: Path, deps: list[str]) -> bool:
+    rel = path.relative_to(ROOT).as_posix()
+    return any(rel == d or rel.startswith(d.rstrip("/") + "/") for d in deps)
+
+
+def _declared_params(stage: dict) -> set[str]:
+    out = set()
+    for item in stage.get("params", []):
+        out.update(item if isinstance(item, dict) else [item])
+    return out
+
+
+def _key_covered(key: str, declared: set[str]) -> bool:
+    parts = key.split(".")
+    return any(".".join(parts[:i]) in declared for i in range(1, len(parts) + 1))
+
+
+@pytest.mark.parametrize("name", sorted(DVC))
+def test_stage_declares_the_code_it_runs(name: str) -> None:
+    stage = DVC[name]
+    stage_file = ROOT / "stages" / f"{name}.py"
+    assert f"stages/{name}.py" in stage["cmd"], f"{name}: cmd does not run stages/{name}.py"
+    deps = [d for d in stage["deps"] if d.startswith(("stages/", "src/"))]
+    needed = code_closure(stage_file)
+    missing = sorted(p.relative_to(ROOT).as_posix() for p in needed if not _covered(p, deps))
+    assert not missing, f"stage {name} runs code it does not list in deps: {missing}"
+    for dep in deps:
+        dep_path = ROOT / dep
+        assert dep_path.exists(), f"stage {name} lists missing dep {dep}"
+        used = any(_covered(p, [dep]) for p in needed)
+        assert used, f"stage {name} lists {dep} but never imports it (reruns for nothing)"
+
+
+@pytest.mark.parametrize("name", sorted(DVC))
+def test_stage_declares_exactly_the_params_it_reads(name: str) -> None:
+    source = (ROOT / "stages" / f"{name}.py").read_text()
+    read = RUNNER_KEYS | {
+        f"{section}.{key}" if key else section for section, key in CFG_ACCESS.findall(source)
+    }
+    declared = _declared_params(DVC[name])
+    unread = sorted(k for k in read if not _key_covered(k, declared))
+    assert not unread, f"stage {name} reads params it does not declare: {unread}"
+    extra = sorted(d for d in declared if not any(r == d or r.startswith(d + ".") or
+                                                  d.startswith(r + ".") for r in read))
+    assert not extra, f"stage {name} declares params it never reads: {extra}"
+
+
+def test_declared_params_exist() -> None:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    load_config(ROOT / "params.yaml")
+    for name, stage in DVC.items():
+        for key in _declared_params(stage):
+            node = raw
+            for part in key.split("."):
+                assert isinstance(node, dict) and part in node, f"{name}: no params key {key}"
+                node = node[part]
+
+
+def test_every_stage_records_energy() -> None:
+    for name, stage in DVC.items():
+        energy = f"metrics/energy/{name}.json"
+        assert f"--energy {energy}" in " ".join(stage["cmd"].split()), name
+        metric_paths = {next(iter(m)) if isinstance(m, dict) else m for m in stage.get("metrics", [])}
+        assert energy in metric_paths, f"{name} does not declare {energy} as a metric"
