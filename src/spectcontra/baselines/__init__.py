@@ -1,0 +1,1 @@
+"""Baselines scored by the same evaluation code as the main model."""
