@@ -1,0 +1,1 @@
+"""Training loops: contrastive pretraining of the encoder, then supervised fine-tuning."""
