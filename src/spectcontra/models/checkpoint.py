@@ -12,6 +12,7 @@ from torch import Tensor
 from spectcontra.config import EncoderConfig
 from spectcontra.io_utils import atomic_path
 from spectcontra.models.detector import SpoofDetector
+from spectcontra.models.encoder import SpectralEncoder
 
 FORMAT_VERSION = 1
 _PLAIN = (str, int, float, bool, type(None), Tensor)
@@ -68,3 +69,28 @@ def load_checkpoint(path: str | Path) -> tuple[SpoofDetector, dict[str, Any]]:
     detector.load_state_dict(payload["state_dict"])
     detector.set_strategy(payload["strategy"])
     return detector.eval(), payload["extra"]
+
+
+def save_encoder(path: str | Path, encoder: SpectralEncoder, history: list[dict]) -> None:
+    """Write a pretrained encoder with its config and pretraining history (plain types)."""
+    payload = {
+        "format": FORMAT_VERSION,
+        "encoder_cfg": dataclasses.asdict(encoder.cfg),
+        "n_bins": encoder.n_bins,
+        "state_dict": encoder.state_dict(),
+        "history": history,
+    }
+    _check_plain(history, "history")
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_encoder(path: str | Path) -> SpectralEncoder:
+    payload = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if payload.get("format") != FORMAT_VERSION or "n_bins" not in payload:
+        raise ValueError(f"{path} is not a spectcontra encoder checkpoint")
+    enc = payload["encoder_cfg"]
+    encoder = SpectralEncoder(EncoderConfig(**{**enc, "channels": tuple(enc["channels"])}),
+                              payload["n_bins"])
+    encoder.load_state_dict(payload["state_dict"])
+    return encoder.eval()

@@ -1,0 +1,115 @@
+"""Audio input: read a file into a checked mono float32 wave at the project rate; trim silence."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+from scipy.signal import resample_poly
+
+MIN_SAMPLE_RATE = 4000  # below this a header rate is a broken file, not telephone audio
+# Peak |x| below 1e-6 (-120 dBFS) is digital silence: the smallest non-zero 16-bit PCM sample
+# is 2**-15 (about 3e-5), so for integer formats this means "every sample is exactly zero".
+SILENCE_PEAK = 1e-6
+# torchaudio builds a dense (new/g, orig/g + width) sinc kernel, g = gcd(orig, new); for an
+# odd rate such as 22051 Hz that is hundreds of millions of floats. Past this size we use
+# scipy's polyphase resampler, whose memory grows with the filter length only.
+MAX_SINC_KERNEL = 4_000_000
+TRIM_FRAME_SECONDS = 0.025
+TRIM_HOP_SECONDS = 0.010
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be used; the message names the file and the reason."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"bad audio file {path}: {reason}")
+        self.path = Path(path)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[Path, str]]:
+        # Keeps the two-argument constructor picklable across worker processes.
+        return (AudioError, (self.path, self.reason))
+
+
+def load_audio(path: str | Path, sample_rate: int, max_seconds: float) -> np.ndarray:
+    """Read ``path`` as a mono float32 wave of shape ``(samples,)`` at ``sample_rate``.
+
+    Multichannel audio is mixed to mono by the channel mean. Missing, unreadable, empty,
+    non-finite, silent (peak < :data:`SILENCE_PEAK`), too-long and absurd-rate files raise
+    :class:`AudioError`. The length is checked from the header before any sample is read.
+    """
+    if sample_rate < MIN_SAMPLE_RATE:
+        raise ValueError(f"sample_rate must be >= {MIN_SAMPLE_RATE}, got {sample_rate}")
+    if max_seconds <= 0:
+        raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(path, "no such file")
+    try:
+        info = sf.info(str(path))
+    except (sf.SoundFileError, RuntimeError, OSError) as err:
+        raise AudioError(path, f"unreadable ({err})") from err
+    if info.samplerate < MIN_SAMPLE_RATE:
+        raise AudioError(path, f"sample rate {info.samplerate} Hz is below {MIN_SAMPLE_RATE} Hz")
+    if info.frames <= 0:
+        raise AudioError(path, "no samples")
+    seconds = info.frames / info.samplerate
+    if seconds > max_seconds:
+        raise AudioError(path, f"{seconds:.1f} s is longer than the {max_seconds:g} s limit")
+    try:
+        data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.SoundFileError, RuntimeError, OSError) as err:
+        raise AudioError(path, f"unreadable ({err})") from err
+    if data.shape[0] == 0:
+        raise AudioError(path, "no samples")
+    if not np.isfinite(data).all():
+        raise AudioError(path, "contains NaN or infinite samples")
+    wave = data.mean(axis=1, dtype=np.float32)  # (samples,)
+    if float(np.abs(wave).max()) < SILENCE_PEAK:
+        raise AudioError(path, f"silent (peak below {SILENCE_PEAK:g})")
+    return resample(wave, file_rate, sample_rate)
+
+
+def resample(wave: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Resample a 1-D wave; output length is ``ceil(len * new_rate / orig_rate)``."""
+    if orig_rate == new_rate:
+        return np.ascontiguousarray(wave, dtype=np.float32)
+    g = math.gcd(orig_rate, new_rate)
+    if (orig_rate // g) * (new_rate // g) <= MAX_SINC_KERNEL:
+        out = AF.resample(torch.from_numpy(np.ascontiguousarray(wave)), orig_rate, new_rate)
+        return out.numpy().astype(np.float32, copy=False)
+    out = resample_poly(wave, new_rate // g, orig_rate // g)
+    return out.astype(np.float32)
+
+
+def trim_silence(wave: np.ndarray, sample_rate: int, top_db: float) -> np.ndarray:
+    """Drop leading/trailing frames quieter than the loudest frame minus ``top_db`` dB.
+
+    Energy is the mean square over 25 ms frames with a 10 ms hop; the kept span runs from the
+    start of the first loud frame to the end of the last. Never returns an empty array.
+    """
+    if wave.ndim != 1:
+        raise ValueError(f"trim_silence expects a 1-D wave, got shape {wave.shape}")
+    if top_db <= 0:
+        raise ValueError(f"top_db must be > 0, got {top_db}")
+    frame = max(1, int(round(TRIM_FRAME_SECONDS * sample_rate)))
+    hop = max(1, int(round(TRIM_HOP_SECONDS * sample_rate)))
+    n = wave.shape[0]
+    if n <= frame:
+        return wave
+    n_frames = 1 + math.ceil((n - frame) / hop)
+    padded = np.zeros((n_frames - 1) * hop + frame, dtype=np.float64)
+    padded[:n] = wave
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[::hop]  # (n_frames, frame)
+    energy_db = 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-20)
+    loud = np.flatnonzero(energy_db >= energy_db.max() - top_db)
+    start = int(loud[0]) * hop
+    end = min(n, int(loud[-1]) * hop + frame)
+    if end <= start:
+        return wave
+    return wave[start:end]

@@ -1,0 +1,158 @@
+"""The method end to end on a feature store: pretrain, fine-tune, calibrate on dev, score.
+
+The finetune stage, the supervised-only baseline and every ablation run call these
+functions, so they differ only in their config, never in their code path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from spectcontra.calibration import (apply_logistic, apply_temperature, fit_logistic_calibration,
+                                     fit_temperature)
+from spectcontra.config import FinetuneConfig, PretrainConfig
+from spectcontra.featstore import AUG, Split, load_settings, load_split
+from spectcontra.metrics import compute_eer
+from spectcontra.models.detector import SpoofDetector, score
+from spectcontra.models.encoder import SpectralEncoder
+from spectcontra.training.finetune import finetune
+from spectcontra.training.pretrain import pretrain
+
+SCORE_COLUMNS = ("utt_id", "score", "label", "attack")
+
+
+@dataclass(frozen=True)
+class Features:
+    """The splits one run needs, restricted to the views it uses."""
+
+    train: Split
+    train_aug: Split | None
+    dev: Split
+    eval: Split
+    settings: dict[str, Any]
+
+    def bin_std(self, views: tuple[str, ...]) -> dict[str, list[float]]:
+        return {v: self.settings["stats"][v]["std"] for v in views}
+
+
+def load_features(root: str | Path, views: tuple[str, ...], with_aug: bool) -> Features:
+    settings = load_settings(root)
+    aug = load_split(root, AUG, views) if with_aug and settings.get("signal_augment") else None
+    return Features(
+        train=load_split(root, "train", views), train_aug=aug,
+        dev=load_split(root, "dev", views), eval=load_split(root, "eval", views),
+        settings=settings,
+    )
+
+
+def subset(split: Split, n: int, seed: int) -> Split:
+    """A seeded class-stratified subset of ``n`` utterances (all of them when n >= size)."""
+    if n >= len(split.index):
+        return split
+    rng = np.random.default_rng(seed)
+    targets = split.targets
+    keep = []
+    for cls in (0, 1):
+        idx = np.flatnonzero(targets == cls)
+        k = max(1, round(n * idx.size / targets.size))
+        keep.append(rng.choice(idx, size=min(k, idx.size), replace=False))
+    rows = np.sort(np.concatenate(keep))
+    return Split(index=split.index.iloc[rows].reset_index(drop=True),
+                 views={v: np.asarray(a[rows]) for v, a in split.views.items()})
+
+
+def run_pretrain(feats: Features, cfg: PretrainConfig, seed: int,
+                 progress: bool = False) -> tuple[SpectralEncoder, list[dict]]:
+    aug = feats.train_aug.views if feats.train_aug is not None else None
+    return pretrain(feats.train.views, aug, feats.train.targets, cfg, seed, progress,
+                    bin_std=feats.bin_std(cfg.views))
+
+
+def run_finetune(encoder: SpectralEncoder, feats: Features, cfg: FinetuneConfig, seed: int,
+                 progress: bool = False) -> tuple[SpoofDetector, list[dict]]:
+    return finetune(encoder, feats.train.views, feats.train.targets, feats.dev.views,
+                    feats.dev.targets, cfg, seed, progress)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Maps raw logits to calibrated log-likelihood ratios (higher = more bona fide)."""
+
+    method: str
+    a: float = 1.0
+    b: float = 0.0
+    temperature: float = 1.0
+
+    def apply(self, logits: np.ndarray) -> np.ndarray:
+        if self.method == "logistic":
+            return apply_logistic(logits, self.a, self.b)
+        if self.method == "temperature":
+            return apply_temperature(logits, self.temperature)
+        return np.asarray(logits, dtype=np.float64)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def fit_calibration(method: str, dev_logits: np.ndarray, dev_targets: np.ndarray) -> Calibration:
+    """Fit the score calibration on dev only (never on eval)."""
+    if method == "logistic":
+        a, b = fit_logistic_calibration(dev_logits, dev_targets)
+        return Calibration(method, a=float(a), b=float(b))
+    if method == "temperature":
+        return Calibration(method, temperature=float(fit_temperature(dev_logits, dev_targets)))
+    return Calibration("none")
+
+
+def score_table(split: Split, scores: np.ndarray) -> pd.DataFrame:
+    """Score file rows: utt_id, score (calibrated, higher = bona fide), label, attack."""
+    out = split.index.loc[:, ["utt_id", "label", "attack"]].copy()
+    out.insert(1, "score", np.round(scores.astype(np.float64), 6))
+    return out.loc[:, list(SCORE_COLUMNS)]
+
+
+@dataclass(frozen=True)
+class Scored:
+    dev: pd.DataFrame
+    eval: pd.DataFrame
+    calibration: Calibration
+    dev_threshold: float  # the dev EER threshold on calibrated scores
+    dev_eer: float
+
+
+def calibrate_and_score(detector: SpoofDetector, feats: Features, method: str) -> Scored:
+    dev_logits = score(detector, feats.dev.views)
+    cal = fit_calibration(method, dev_logits, feats.dev.targets)
+    dev_scores = cal.apply(dev_logits)
+    eval_scores = cal.apply(score(detector, feats.eval.views))
+    t = feats.dev.targets
+    eer, thr = compute_eer(dev_scores[t == 1], dev_scores[t == 0])
+    return Scored(score_table(feats.dev, dev_scores), score_table(feats.eval, eval_scores),
+                  cal, float(thr), float(eer))
+
+
+def checkpoint_extra(feats: Features, scored: Scored, pretrain_cfg: PretrainConfig,
+                     finetune_cfg: FinetuneConfig) -> dict[str, Any]:
+    """Everything inference needs besides the weights, as plain types."""
+    return {
+        "features": feats.settings,
+        "calibration": scored.calibration.as_dict(),
+        "threshold": scored.dev_threshold,
+        "dev_eer": scored.dev_eer,
+        "pretrain": _plain(dataclasses.asdict(pretrain_cfg)),
+        "finetune": _plain(dataclasses.asdict(finetune_cfg)),
+    }
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, tuple | list):
+        return [_plain(v) for v in obj]
+    return obj
