@@ -42,10 +42,16 @@ def _utterance_rng(seed: int, utt_index: int, purpose: int) -> np.random.Generat
     return np.random.default_rng([seed, utt_index, purpose])
 
 
-def _waves(
+def cropped_waves(
     rows: pd.DataFrame, raw_dir: Path, common: CommonConfig, cfg: PreprocessConfig,
     report: PreprocessReport,
 ) -> Iterator[tuple[int, str, np.ndarray]]:
+    """Yield (protocol row, utt_id, fixed-length waveform) for every readable utterance.
+
+    Bad audio raises (``bad_audio: error``) or is skipped and recorded in ``report``
+    (``skip``). The crop offset is seeded by the protocol row, so every consumer (features,
+    classic baseline) sees the same samples of the same utterance.
+    """
     for pos, row in rows.iterrows():
         path = raw_dir / row["path"]
         try:
@@ -57,7 +63,8 @@ def _waves(
             continue
         if cfg.trim_silence:
             wave = trim_silence(wave, common.sample_rate, cfg.trim_db)
-        yield int(pos), row["utt_id"], wave
+        crop = crop_or_pad(wave, common.crop_samples, _utterance_rng(common.seed, int(pos), 0))
+        yield int(pos), row["utt_id"], crop
 
 
 def build_feature_store(
@@ -90,11 +97,11 @@ def build_feature_store(
             batch.clear()
             aug_batch.clear()
 
-        waves = _waves(rows, raw_dir, common, cfg, report)
+        waves = cropped_waves(rows, raw_dir, common, cfg, report)
         for pos, utt_id, wave in tqdm(waves, total=len(rows), desc=f"features {split}",
                                       disable=not progress):
             kept_ids.append(utt_id)
-            batch.append(crop_or_pad(wave, common.crop_samples, _utterance_rng(common.seed, pos, 0)))
+            batch.append(wave)
             if split == "train" and cfg.signal_augment:
                 aug = augment_signal(batch[-1], _utterance_rng(common.seed, pos, 1), common.sample_rate)
                 aug_batch.append(aug)
@@ -133,5 +140,7 @@ def build_feature_store(
         "signal_augment": AUG in raw,
     }
     write_json_atomic(out_dir / "settings.json", settings)
+    pd.DataFrame(report.skipped, columns=["utt_id", "reason"]).to_csv(out_dir / "skipped.csv",
+                                                                      index=False)
     report.seconds = time.perf_counter() - start
     return report

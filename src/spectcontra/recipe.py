@@ -110,9 +110,9 @@ def fit_calibration(method: str, dev_logits: np.ndarray, dev_targets: np.ndarray
     return Calibration("none")
 
 
-def score_table(split: Split, scores: np.ndarray) -> pd.DataFrame:
+def score_table(index: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:
     """Score file rows: utt_id, score (calibrated, higher = bona fide), label, attack."""
-    out = split.index.loc[:, ["utt_id", "label", "attack"]].copy()
+    out = index.loc[:, ["utt_id", "label", "attack"]].copy()
     out.insert(1, "score", np.round(scores.astype(np.float64), 6))
     return out.loc[:, list(SCORE_COLUMNS)]
 
@@ -133,7 +133,7 @@ def calibrate_and_score(detector: SpoofDetector, feats: Features, method: str) -
     eval_scores = cal.apply(score(detector, feats.eval.views))
     t = feats.dev.targets
     eer, thr = compute_eer(dev_scores[t == 1], dev_scores[t == 0])
-    return Scored(score_table(feats.dev, dev_scores), score_table(feats.eval, eval_scores),
+    return Scored(score_table(feats.dev.index, dev_scores), score_table(feats.eval.index, eval_scores),
                   cal, float(thr), float(eer))
 
 

@@ -1,0 +1,106 @@
+"""DVC stage `baselines`: classic LFCC, supervised-only and Green AI systems, scored like ours."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from spectcontra.baselines.classic import ClassicBaseline
+from spectcontra.baselines.green_ai import (WeightsUnavailable, fit_select_score,
+                                            layer_embeddings, load_frontend)
+from spectcontra.config import Config
+from spectcontra.conventions import SPLITS, label_to_target
+from spectcontra.io_utils import atomic_path, write_json_atomic
+from spectcontra.preprocessing import PreprocessReport, cropped_waves
+from spectcontra.protocol import read_protocol
+from spectcontra.recipe import (calibrate_and_score, fit_calibration, load_features, run_finetune,
+                                run_pretrain, score_table)
+from spectcontra.stage import parser, run_stage
+
+
+def _write(out_dir: Path, name: str, tables: dict[str, pd.DataFrame]) -> None:
+    for split, table in tables.items():
+        with atomic_path(out_dir / f"{name}_{split}.csv") as tmp:
+            table.to_csv(tmp, index=False)
+
+
+def _calibrated(index: dict[str, pd.DataFrame], raw: dict[str, np.ndarray],
+                method: str) -> dict[str, pd.DataFrame]:
+    # Baselines get the same dev-only calibration as our model, so Cllr and ECE compare fairly.
+    cal = fit_calibration(method, raw["dev"], index["dev"]["target"].to_numpy())
+    return {s: score_table(index[s], cal.apply(raw[s])) for s in ("dev", "eval")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser("baselines", __doc__)
+    p.add_argument("--raw-dir", type=Path, required=True)
+    p.add_argument("--protocol", type=Path, required=True)
+    p.add_argument("--features", type=Path, required=True)
+    p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--metrics", type=Path, required=True)
+    args = p.parse_args(argv)
+
+    def body(cfg: Config) -> None:
+        out = args.out_dir
+        out.mkdir(parents=True, exist_ok=True)
+        metrics: dict[str, float] = {}
+        not_run: dict[str, str] = {}
+
+        # Supervised-only: the same encoder and head, no contrastive term, full fine-tuning.
+        sup_pretrain = dataclasses.replace(cfg.pretrain, contrastive_weight=0.0)
+        sup_finetune = dataclasses.replace(cfg.finetune, strategy="full")
+        feats = load_features(args.features, sup_pretrain.views, with_aug=False)
+        encoder, _ = run_pretrain(feats, sup_pretrain, cfg.common.seed)
+        detector, _ = run_finetune(encoder, feats, sup_finetune, cfg.common.seed, progress=True)
+        scored = calibrate_and_score(detector, feats, sup_finetune.calibration)
+        _write(out, "supervised_only", {"dev": scored.dev, "eval": scored.eval})
+        metrics["supervised_only_dev_eer"] = scored.dev_eer
+
+        # Waveforms exactly as the features saw them (same crops, same skipped files).
+        protocol = read_protocol(args.protocol)
+        waves, index = {}, {}
+        for split in SPLITS:
+            rows = protocol[protocol["split"] == split]
+            kept = list(cropped_waves(rows, args.raw_dir, cfg.common, cfg.preprocess,
+                                      PreprocessReport()))
+            waves[split] = [w for _, _, w in kept]
+            index[split] = rows.loc[[pos for pos, _, _ in kept]].reset_index(drop=True)
+            index[split]["target"] = [label_to_target(x) for x in index[split]["label"]]
+
+        classic = ClassicBaseline(cfg.baselines.classic, cfg.common.sample_rate, cfg.common.seed)
+        classic.fit(waves["train"], index["train"]["target"].to_numpy())
+        raw = {s: classic.score(waves[s]) for s in ("dev", "eval")}
+        name = f"lfcc_{cfg.baselines.classic.classifier}"
+        _write(out, name, _calibrated(index, raw, cfg.finetune.calibration))
+
+        green = cfg.baselines.green_ai
+        if green.enabled:
+            try:
+                frontend = load_frontend(green.checkpoint, Path.cwd())
+            except WeightsUnavailable as err:
+                not_run["green_ai_wav2vec2"] = str(err)
+                print(f"baselines: Green AI baseline not run: {err}", file=sys.stderr)
+            else:
+                emb = {s: layer_embeddings(frontend, waves[s], green.layers) for s in SPLITS}
+                y = {s: index[s]["target"].to_numpy() for s in SPLITS}
+                res = fit_select_score(emb["train"], y["train"], emb["dev"], y["dev"], emb["eval"],
+                                       green.classifiers, cfg.common.seed)
+                _write(out, "green_ai_wav2vec2",
+                       _calibrated(index, {"dev": res.dev_scores, "eval": res.eval_scores},
+                                   cfg.finetune.calibration))
+                metrics.update(green_ai_layer=res.layer, green_ai_dev_eer=res.dev_eer)
+        else:
+            not_run["green_ai_wav2vec2"] = "disabled in params (baselines.green_ai.enabled)"
+        metrics["green_ai_ran"] = int("green_ai_wav2vec2" not in not_run)
+        write_json_atomic(out / "status.json", {"not_run": not_run})
+        write_json_atomic(args.metrics, metrics)
+
+    return run_stage("baselines", args, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""DVC stage `finetune`: head on the pretrained encoder, calibrated on dev; writes score files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from spectcontra.config import Config
+from spectcontra.io_utils import atomic_path, write_json_atomic
+from spectcontra.models.checkpoint import load_encoder, save_checkpoint
+from spectcontra.profiling import parameter_count
+from spectcontra.recipe import calibrate_and_score, checkpoint_extra, load_features, run_finetune
+from spectcontra.stage import parser, run_stage
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser("finetune", __doc__)
+    p.add_argument("--features", type=Path, required=True)
+    p.add_argument("--encoder", type=Path, required=True)
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--scores-dir", type=Path, required=True)
+    p.add_argument("--history", type=Path, required=True, help="per-epoch dev EER (CSV)")
+    p.add_argument("--metrics", type=Path, required=True)
+    args = p.parse_args(argv)
+
+    def body(cfg: Config) -> None:
+        feats = load_features(args.features, cfg.pretrain.views, with_aug=False)
+        encoder = load_encoder(args.encoder)
+        detector, history = run_finetune(encoder, feats, cfg.finetune, cfg.common.seed, progress=True)
+        scored = calibrate_and_score(detector, feats, cfg.finetune.calibration)
+        save_checkpoint(args.model, detector,
+                        checkpoint_extra(feats, scored, cfg.pretrain, cfg.finetune))
+        args.scores_dir.mkdir(parents=True, exist_ok=True)
+        for name, table in (("dev", scored.dev), ("eval", scored.eval)):
+            with atomic_path(args.scores_dir / f"{name}.csv") as tmp:
+                table.to_csv(tmp, index=False)
+        with atomic_path(args.history) as tmp:
+            pd.DataFrame(history).to_csv(tmp, index=False)
+        write_json_atomic(args.metrics, {
+            "dev_eer": scored.dev_eer,
+            "dev_threshold": scored.dev_threshold,
+            "selected_epoch": next((h.get("epoch") for h in history if h.get("selected")), None),
+            "detector_params": parameter_count(detector),
+            "trainable_params": sum(q.numel() for q in detector.parameters() if q.requires_grad),
+            "model_bytes": args.model.stat().st_size,
+        })
+
+    return run_stage("finetune", args, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
