@@ -90,7 +90,9 @@ def _key_covered(key: str, declared: set[str]) -> bool:
 def test_stage_declares_the_code_it_runs(name: str) -> None:
     stage = DVC[name]
     stage_file = ROOT / "stages" / f"{name}.py"
-    assert f"stages/{name}.py" in stage["cmd"], f"{name}: cmd does not run stages/{name}.py"
+    # Run as a module: `python stages/x.py` would put stages/ first on sys.path, where
+    # stages/profile.py shadows the standard library's `profile` (imported by torch).
+    assert f"python -m stages.{name} " in stage["cmd"], f"{name}: cmd does not run stages.{name}"
     deps = [d for d in stage["deps"] if d.startswith(("stages/", "src/"))]
     needed = code_closure(stage_file) - EXEMPT
     missing = sorted(p.relative_to(ROOT).as_posix() for p in needed if not _covered(p, deps))

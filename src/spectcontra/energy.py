@@ -5,13 +5,43 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from spectcontra.io_utils import write_json_atomic
 
 COUNTRY = "GBR"  # grid carbon intensity used for CO2eq; CodeCarbon needs one offline
+
+
+def _start(stage: str) -> tuple[Any, dict[str, Any]]:
+    """Start an offline tracker; on failure return None and a record that says why."""
+    try:
+        from codecarbon import OfflineEmissionsTracker
+
+        tracker = OfflineEmissionsTracker(
+            project_name=f"spectcontra-{stage}",
+            country_iso_code=COUNTRY,
+            output_methods=[],  # the caller writes its own record
+            log_level=logging.ERROR,
+            measure_power_secs=5,
+            tracking_mode="process",
+        )
+        tracker.start()
+    except Exception as err:  # CodeCarbon must never sink a stage; the record says why
+        return None, {"measured": False, "reason": f"tracker failed to start: {err}"}
+    return tracker, {}
+
+
+def energy_of(label: str, fn: Callable[[], object]) -> dict[str, Any]:
+    """Run ``fn`` under a tracker and return the record (not written anywhere)."""
+    tracker, record = _start(label)
+    start = time.perf_counter()
+    fn()
+    record["duration_s"] = round(time.perf_counter() - start, 3)
+    if tracker is not None:
+        record.update(_stop(tracker))
+    return record
 
 
 @contextlib.contextmanager
@@ -21,25 +51,15 @@ def track_energy(stage: str, out_path: str | Path) -> Iterator[None]:
     The file is written only if the body succeeds. Where CodeCarbon fails or returns no data,
     the record says so (``measured: false``) and carries no invented figure.
     """
-    record: dict[str, Any] = {"stage": stage}
-    tracker = None
-    try:
-        from codecarbon import OfflineEmissionsTracker
-
-        tracker = OfflineEmissionsTracker(
-            project_name=f"spectcontra-{stage}",
-            country_iso_code=COUNTRY,
-            output_methods=[],  # the stage writes its own record
-            log_level=logging.ERROR,
-            measure_power_secs=5,
-            tracking_mode="process",
-        )
-        tracker.start()
-    except Exception as err:  # CodeCarbon must never sink a stage; the record says why
-        record.update(measured=False, reason=f"tracker failed to start: {err}")
-        tracker = None
+    tracker, record = _start(stage)
+    record["stage"] = stage
     start = time.perf_counter()
-    yield
+    try:
+        yield
+    except BaseException:
+        if tracker is not None:
+            _stop(tracker)  # end its background thread; the failed stage gets no record
+        raise
     record["duration_s"] = round(time.perf_counter() - start, 3)
     if tracker is not None:
         record.update(_stop(tracker))

@@ -67,10 +67,14 @@ class threads:  # noqa: N801 - used as a context manager, reads like a statement
         torch.set_num_threads(self.old)
 
 
-def count_macs(module: nn.Module, *inputs: torch.Tensor) -> int:
-    """Multiply-accumulates of one forward pass (PyTorch's FLOP counter counts 2 per MAC)."""
+def count_macs(call: Callable[[], object]) -> int:
+    """Multiply-accumulates of the torch ops ``call`` runs (the FLOP counter counts 2 per MAC).
+
+    Convolutions, matmuls and attention are counted; FFTs and element-wise ops are not, so
+    the figure is the network's arithmetic, not the STFT's.
+    """
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        module(*inputs)
+        call()
     return int(counter.get_total_flops() // 2)
 
 
@@ -98,10 +102,25 @@ def peak_rss_mb(argv: list[str], env: dict[str, str] | None = None) -> float:
     return float(record["peak_rss_mb"])
 
 
-def report_own_peak_rss() -> None:
-    """Print this process's peak RSS as a JSON line (the probe's side of :func:`peak_rss_mb`)."""
+def own_peak_rss_mb() -> float:
+    """This process's peak resident set size in MB.
+
+    Read from VmHWM in /proc/self/status, which belongs to the current process image.
+    ``getrusage().ru_maxrss`` is no good for a fresh child: Linux carries the parent's peak
+    across fork and exec, so every probe would report the benchmark's own footprint.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)  # kB -> MB
+    except OSError:
+        pass
     import resource
 
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
-    print(json.dumps({"peak_rss_mb": round(kb / 1024, 1)}))
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def report_own_peak_rss() -> None:
+    """Print this process's peak RSS as a JSON line (the probe's side of :func:`peak_rss_mb`)."""
+    print(json.dumps({"peak_rss_mb": own_peak_rss_mb()}))
     sys.stdout.flush()

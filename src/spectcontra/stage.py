@@ -22,7 +22,7 @@ INPUT_ERRORS = (ValueError, OSError)
 
 def parser(stage: str, doc: str | None) -> argparse.ArgumentParser:
     """An argument parser with the options every stage takes."""
-    p = argparse.ArgumentParser(prog=f"stages/{stage}.py", description=doc)
+    p = argparse.ArgumentParser(prog=f"python -m stages.{stage}", description=doc)
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--energy", type=Path, required=True, help="CodeCarbon record (JSON) to write")
     return p
