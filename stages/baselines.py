@@ -17,8 +17,9 @@ from spectcontra.conventions import SPLITS, label_to_target
 from spectcontra.io_utils import atomic_path, write_json_atomic
 from spectcontra.preprocessing import PreprocessReport, cropped_waves
 from spectcontra.protocol import read_protocol
-from spectcontra.recipe import (calibrate_and_score, fit_calibration, load_features, run_finetune,
-                                run_pretrain, score_table)
+from spectcontra.calibration import fit_calibration
+from spectcontra.recipe import (calibrate_and_score, load_features, run_finetune, run_pretrain,
+                                score_table)
 from spectcontra.stage import parser, run_stage
 
 

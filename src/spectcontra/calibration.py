@@ -9,7 +9,10 @@ equal priors; at ``prior = 0.5`` the objective is Cllr (in nats) itself.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -120,3 +123,33 @@ def _prepare(
         )
     weights = np.where(y == 1.0, prior / n_bona, (1.0 - prior) / n_spoof)
     return s, y, weights
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Maps raw logits to calibrated log-likelihood ratios (higher = more bona fide)."""
+
+    method: str
+    a: float = 1.0
+    b: float = 0.0
+    temperature: float = 1.0
+
+    def apply(self, logits: np.ndarray) -> np.ndarray:
+        if self.method == "logistic":
+            return apply_logistic(logits, self.a, self.b)
+        if self.method == "temperature":
+            return apply_temperature(logits, self.temperature)
+        return np.asarray(logits, dtype=np.float64)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def fit_calibration(method: str, dev_logits: np.ndarray, dev_targets: np.ndarray) -> Calibration:
+    """Fit the score calibration on dev only (never on eval)."""
+    if method == "logistic":
+        a, b = fit_logistic_calibration(dev_logits, dev_targets)
+        return Calibration(method, a=float(a), b=float(b))
+    if method == "temperature":
+        return Calibration(method, temperature=float(fit_temperature(dev_logits, dev_targets)))
+    return Calibration("none")

@@ -221,12 +221,20 @@ class BaselinesConfig:
 class AblateConfig:
     seeds: tuple[int, ...]
     scale: Literal["small", "full"]
-    small_train_utterances: int  # training subset per run at scale "small"
-    small_epochs: int  # epoch cap per run at scale "small"
+    small_train_utterances: int  # class-stratified training subset per run at scale "small"
+    small_epochs: int  # cap on pretrain and finetune epochs per run at scale "small"
     variants: dict[str, dict[str, Any]]  # name -> {"section.key": value} overrides
 
     def __post_init__(self) -> None:
-        _check(len(self.seeds) >= 1, "ablate.seeds", self.seeds, "at least one seed")
+        _check(len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds), "ablate.seeds",
+               self.seeds, "at least one seed, no repeats")
+        _check(self.small_train_utterances >= 2, "ablate.small_train_utterances",
+               self.small_train_utterances, ">= 2")
+        _check(self.small_epochs >= 1, "ablate.small_epochs", self.small_epochs, ">= 1")
+        _check(len(self.variants) >= 1, "ablate.variants", self.variants, "at least one variant")
+        for name, overrides in self.variants.items():
+            _check(isinstance(overrides, dict) and all(isinstance(k, str) for k in overrides),
+                   f"ablate.variants.{name}", overrides, "a mapping of dotted params keys")
 
 
 @dataclass(frozen=True)
@@ -241,9 +249,20 @@ class ProfileConfig:
 
 @dataclass(frozen=True)
 class DetectConfig:
-    window_seconds: float
+    window_seconds: float  # sliding-window length of the score overlay; <= common.crop_seconds
     hop_seconds: float
     examples_per_class: int
+    band_bins: int  # bins per occluded band in the band-importance analysis
+    occlusion_utterances: int  # seeded, class-stratified eval subset for band occlusion
+
+    def __post_init__(self) -> None:
+        _check(self.window_seconds > 0, "detect.window_seconds", self.window_seconds, "> 0")
+        _check(self.hop_seconds > 0, "detect.hop_seconds", self.hop_seconds, "> 0")
+        _check(self.examples_per_class >= 1, "detect.examples_per_class",
+               self.examples_per_class, ">= 1")
+        _check(self.band_bins >= 1, "detect.band_bins", self.band_bins, ">= 1")
+        _check(self.occlusion_utterances >= 2, "detect.occlusion_utterances",
+               self.occlusion_utterances, ">= 2")
 
 
 @dataclass(frozen=True)

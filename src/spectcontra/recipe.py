@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spectcontra.calibration import (apply_logistic, apply_temperature, fit_logistic_calibration,
-                                     fit_temperature)
+from spectcontra.calibration import Calibration, fit_calibration
 from spectcontra.config import FinetuneConfig, PretrainConfig
 from spectcontra.featstore import AUG, Split, load_settings, load_split
 from spectcontra.metrics import compute_eer
@@ -78,36 +77,6 @@ def run_finetune(encoder: SpectralEncoder, feats: Features, cfg: FinetuneConfig,
                  progress: bool = False) -> tuple[SpoofDetector, list[dict]]:
     return finetune(encoder, feats.train.views, feats.train.targets, feats.dev.views,
                     feats.dev.targets, cfg, seed, progress)
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Maps raw logits to calibrated log-likelihood ratios (higher = more bona fide)."""
-
-    method: str
-    a: float = 1.0
-    b: float = 0.0
-    temperature: float = 1.0
-
-    def apply(self, logits: np.ndarray) -> np.ndarray:
-        if self.method == "logistic":
-            return apply_logistic(logits, self.a, self.b)
-        if self.method == "temperature":
-            return apply_temperature(logits, self.temperature)
-        return np.asarray(logits, dtype=np.float64)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def fit_calibration(method: str, dev_logits: np.ndarray, dev_targets: np.ndarray) -> Calibration:
-    """Fit the score calibration on dev only (never on eval)."""
-    if method == "logistic":
-        a, b = fit_logistic_calibration(dev_logits, dev_targets)
-        return Calibration(method, a=float(a), b=float(b))
-    if method == "temperature":
-        return Calibration(method, temperature=float(fit_temperature(dev_logits, dev_targets)))
-    return Calibration("none")
 
 
 def score_table(index: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:

@@ -1,0 +1,204 @@
+"""Render README tables and MODEL_CARD.md from the files the pipeline wrote (metrics/)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from spectcontra import ablation_report
+
+BLOCK = re.compile(r"(<!-- BEGIN:(\w+) -->\n)(.*?)(<!-- END:\2 -->)", re.S)
+
+
+class ReportError(ValueError):
+    """A metrics file the report needs is missing or malformed."""
+
+
+def load_metrics(root: str | Path) -> dict[str, Any]:
+    """Every JSON under ``root`` keyed by its relative path without .json (``energy/finetune``)."""
+    root = Path(root)
+    out: dict[str, Any] = {}
+    for path in sorted(root.rglob("*.json")):
+        out[path.relative_to(root).with_suffix("").as_posix()] = json.loads(path.read_text())
+    md = root / "comparison.md"
+    if md.exists():
+        out["comparison_md"] = md.read_text()
+    return out
+
+
+def _need(m: Mapping[str, Any], key: str) -> Any:
+    if key not in m:
+        raise ReportError(f"metrics/{key}.json is missing: run `dvc repro` first")
+    return m[key]
+
+
+def _pct(x: float | None, places: int = 2) -> str:
+    return "-" if x is None else f"{100 * x:.{places}f}"
+
+
+def _ci(flat: Mapping[str, Any], key: str, pct: bool = True, places: int = 2) -> str:
+    f = (lambda v: _pct(v, places)) if pct else (lambda v: f"{v:.3f}")
+    text = f(flat[key])
+    if f"{key}_ci_low" in flat:
+        text += f" [{f(flat[key + '_ci_low'])}, {f(flat[key + '_ci_high'])}]"
+    return text
+
+
+def machine(m: Mapping[str, Any]) -> str:
+    prof = _need(m, "profile")
+    return (f"{prof['cpu_count']}-core {prof['cpu_model']} (no GPU), torch {prof['torch_version']}, "
+            f"Python {prof['python_version']}, {prof['threads_all']} threads unless stated")
+
+
+def results(m: Mapping[str, Any]) -> str:
+    table = _need(m, "comparison_md")
+    return ("Eval split; 95% bootstrap CIs in brackets; thresholded figures use the dev EER "
+            "threshold.\n\n" + table)
+
+
+def attacks(m: Mapping[str, Any]) -> str:
+    comp = _need(m, "comparison")
+    names = list(comp)
+    ids = sorted({k.removeprefix("eer_attack_") for s in comp.values() for k in s
+                  if k.startswith("eer_attack_")})
+    lines = ["| attack | " + " | ".join(f"{n} EER (%)" for n in names) + " |",
+             "|---|" + "---|" * len(names)]
+    for a in ids:
+        cells = [_pct(comp[n].get(f"eer_attack_{a}")) for n in names]
+        lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def shortcuts(m: Mapping[str, Any]) -> str:
+    s = _need(m, "shortcuts")
+    cues = [k.removeprefix("shortcut_eer_") for k in s if k.startswith("shortcut_eer_")]
+    lines = ["| cue (fitted on train) | eval EER (%) | shortcut? |", "|---|---|---|"]
+    for c in cues:
+        flag = "**yes**" if s.get(f"shortcut_flag_{c}") else "no"
+        lines.append(f"| {c} | {_pct(s[f'shortcut_eer_{c}'], 1)} | {flag} |")
+    lines.append(f"\nA cue is flagged when its eval EER falls below "
+                 f"{_pct(s['shortcut_threshold'], 0)}%; chance is 50%.")
+    return "\n".join(lines) + "\n"
+
+
+def cost(m: Mapping[str, Any]) -> str:
+    p = _need(m, "profile")
+    rows = [("spect-contra (ours)", "ours"), ("LFCC + logistic regression", "classic"),
+            ("wav2vec2-base front end", "wav2vec2")]
+    lines = ["| system | params | size (MB) | MMACs / audio s | p50 1 s (ms) | p50 4 s (ms) "
+             "| p95 4 s (ms) | p50 10 s (ms) | peak RSS (MB) | energy / 1000 clips (Wh) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for label, key in rows:
+        def g(k: str, fmt: str = "{:.2f}") -> str:
+            v = p.get(f"{key}_{k}")
+            return "-" if v is None else fmt.format(v)
+        size = p.get(f"{key}_state_dict_bytes")
+        macs = p.get(f"{key}_macs_per_audio_s")
+        energy = p.get(f"{key}_energy_kwh_per_1000_utt")
+        lines.append(
+            f"| {label} | {g('params', '{:,}')} | {'-' if size is None else f'{size / 1e6:.2f}'} "
+            f"| {'-' if macs is None else f'{macs / 1e6:,.0f}'} | {g('1s_1t_p50_ms')} "
+            f"| {g('4s_1t_p50_ms')} | {g('4s_1t_p95_ms')} | {g('10s_1t_p50_ms')} "
+            f"| {g('peak_rss_mb', '{:.0f}')} | {'-' if energy is None else f'{energy * 1e3:.3f}'} |")
+    lines.append("")
+    lines.append(f"One thread, batch 1, features included, {p['runs']} timed runs after "
+                 f"{p['warmup']} warm-up runs. Peak RSS of a fresh process (VmHWM); a bare "
+                 f"`import torch` of this CUDA wheel already peaks at {p['torch_import_rss_mb']:.0f} MB.")
+    checks = [("p50 latency, 4 s clip, 1 thread <= "
+               f"{p['target_p50_4s_1t_ms']:g} ms", p["meets_latency_target"],
+               f"{p['ours_4s_1t_p50_ms']:.2f} ms")]
+    if "speedup_vs_wav2vec2_4s_1t" in p:
+        checks.append((f">= {p['target_speedup_vs_wav2vec2']:g}x faster than wav2vec2-base",
+                       p["meets_speedup_target"], f"{p['speedup_vs_wav2vec2_4s_1t']:g}x"))
+    checks.append((f"peak RSS of the inference process <= {p['target_peak_rss_mb']:g} MB",
+                   p["meets_rss_target"], f"{p['ours_peak_rss_mb']:.0f} MB"))
+    if "onnx_peak_rss_mb" in p:
+        checks.append(("... same, ONNX Runtime route (no torch)",
+                       p["onnx_peak_rss_mb"] <= p["target_peak_rss_mb"],
+                       f"{p['onnx_peak_rss_mb']:.0f} MB"))
+    lines.append("")
+    lines.append("| target | measured | met? |")
+    lines.append("|---|---|---|")
+    for text, ok, value in checks:
+        lines.append(f"| {text} | {value} | {'yes' if ok else '**no**'} |")
+    if "int8_eer_cost" in p:
+        lines.append("")
+        lines.append(f"int8 dynamic quantisation (Linear layers outside the attention layer): "
+                     f"4 s p50 {p['int8_4s_1t_p50_ms']:.2f} ms, eval EER "
+                     f"{_pct(p['float32_eval_eer'])}% -> {_pct(p['int8_eval_eer'])}% "
+                     f"(cost {100 * p['int8_eer_cost']:+.2f} pp), state dict "
+                     f"{p['int8_state_dict_bytes'] / 1e6:.2f} MB.")
+    return "\n".join(lines) + "\n"
+
+
+def energy(m: Mapping[str, Any]) -> str:
+    rows = {k.removeprefix("energy/"): v for k, v in m.items() if k.startswith("energy/")}
+    if not rows:
+        raise ReportError("metrics/energy/ is empty: run `dvc repro` first")
+    lines = ["| stage | duration (s) | energy (Wh) | CO2eq (g) | how CodeCarbon measured |",
+             "|---|---|---|---|---|"]
+    total_s = total_wh = total_g = 0.0
+    for stage, r in sorted(rows.items(), key=lambda kv: kv[0]):
+        if r.get("measured"):
+            wh, g = r["energy_kwh"] * 1e3, r["co2eq_kg"] * 1e3
+            total_wh, total_g = total_wh + wh, total_g + g
+            how = f"{r['power_source']}, {r['tracking_mode']} mode"
+            lines.append(f"| {stage} | {r['duration_s']:.1f} | {wh:.3f} | {g:.3f} | {how} |")
+        else:
+            lines.append(f"| {stage} | {r['duration_s']:.1f} | - | - | not measured: {r['reason']} |")
+        total_s += r["duration_s"]
+    lines.append(f"| **total** | {total_s:.1f} | {total_wh:.3f} | {total_g:.3f} | |")
+    lines.append("\n`cpu:cpu_load` means no RAPL counters: CodeCarbon estimated CPU power from "
+                 "load and a TDP table, so these are estimates, not meter readings. CO2eq uses "
+                 "the GBR grid intensity.")
+    return "\n".join(lines) + "\n"
+
+
+def ablation(m: Mapping[str, Any]) -> str:
+    summary = _need(m, "ablation")
+    return ablation_report.markdown_table(summary["variants"] if "variants" in summary else summary)
+
+
+RENDERERS = {"machine": machine, "results": results, "attacks": attacks, "shortcuts": shortcuts,
+             "cost": cost, "energy": energy, "ablation": ablation}
+
+
+def render_blocks(text: str, m: Mapping[str, Any]) -> str:
+    """Replace every ``<!-- BEGIN:name -->...<!-- END:name -->`` block with fresh content."""
+    def fill(match: re.Match) -> str:
+        name = match.group(2)
+        if name not in RENDERERS:
+            raise ReportError(f"unknown README block {name!r}; known: {sorted(RENDERERS)}")
+        return match.group(1) + RENDERERS[name](m) + match.group(4)
+
+    return BLOCK.sub(fill, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m spectcontra.report", description=__doc__)
+    p.add_argument("--metrics-dir", type=Path, default=Path("metrics"))
+    p.add_argument("files", type=Path, nargs="+", help="Markdown files with BEGIN/END blocks")
+    p.add_argument("--check", action="store_true", help="exit 1 if a file is out of date")
+    args = p.parse_args(argv)
+    m = load_metrics(args.metrics_dir)
+    stale = []
+    for path in args.files:
+        old = path.read_text()
+        new = render_blocks(old, m)
+        if new != old:
+            stale.append(path)
+            if not args.check:
+                path.write_text(new)
+    if args.check and stale:
+        print(f"out of date with {args.metrics_dir}: {', '.join(map(str, stale))}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
