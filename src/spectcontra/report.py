@@ -19,12 +19,18 @@ class ReportError(ValueError):
     """A metrics file the report needs is missing or malformed."""
 
 
-def load_metrics(root: str | Path) -> dict[str, Any]:
-    """Every JSON under ``root`` keyed by its relative path without .json (``energy/finetune``)."""
+def load_metrics(root: str | Path, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """Every JSON under ``root`` keyed by its relative path without .json (``energy/finetune``).
+
+    ``exclude`` names keys to leave out, e.g. the report stage's own energy record, which
+    does not exist yet when the report is rendered.
+    """
     root = Path(root)
     out: dict[str, Any] = {}
     for path in sorted(root.rglob("*.json")):
-        out[path.relative_to(root).with_suffix("").as_posix()] = json.loads(path.read_text())
+        key = path.relative_to(root).with_suffix("").as_posix()
+        if key not in exclude:
+            out[key] = json.loads(path.read_text())
     md = root / "comparison.md"
     if md.exists():
         out["comparison_md"] = md.read_text()
@@ -164,8 +170,41 @@ def ablation(m: Mapping[str, Any]) -> str:
     return ablation_report.markdown_table(summary["variants"] if "variants" in summary else summary)
 
 
+def explain(m: Mapping[str, Any]) -> str:
+    top = _need(m, "explain")["top_band"]
+    lines = ["| view | most important band | eval EER, intact (%) | eval EER, band occluded (%) "
+             "| mean abs score change |", "|---|---|---|---|---|"]
+    for view, b in top.items():
+        lines.append(f"| {view} | {b['f_low_hz'] / 1e3:.2f}-{b['f_high_hz'] / 1e3:.2f} kHz "
+                     f"| {_pct(b['base_eer'])} | {_pct(b['base_eer'] + b['delta_eer'])} "
+                     f"| {b['mean_abs_delta_score']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def model(m: Mapping[str, Any]) -> str:
+    ft, pre, prof = _need(m, "finetune"), _need(m, "pretrain"), _need(m, "profile")
+    return (f"- Parameters at inference: {ft['detector_params']:,} "
+            f"({ft['trainable_params']:,} trained in fine-tuning); encoder {pre['encoder_params']:,}.\n"
+            f"- Checkpoint: {ft['model_bytes'] / 1e3:.0f} kB, carrying its config, feature "
+            f"settings, normalisation statistics, calibration and threshold.\n"
+            f"- Pretraining: {pre['epochs']} epochs, final contrastive loss "
+            f"{pre['final_loss']:.3f} (L_SA {pre['final_l_sa']:.3f}, L_CA {pre['final_l_ca']:.3f}).\n"
+            f"- Fine-tuning: epoch {ft['selected_epoch']} selected on dev; dev EER "
+            f"{_pct(ft['dev_eer'])}%; decision threshold (dev EER point, calibrated LLR) "
+            f"{ft['dev_threshold']:.3f}.\n"
+            f"- Compute: {prof['ours_macs_per_audio_s'] / 1e6:.0f} MMACs per second of audio.\n")
+
+
+def data(m: Mapping[str, Any]) -> str:
+    pre, ev = _need(m, "preprocess"), _need(m, "eval")
+    return (f"- Utterances used: train {pre['n_train']:,}, dev {pre['n_dev']:,}, "
+            f"eval {pre['n_eval']:,} ({ev['n_bonafide']:,} bona fide, {ev['n_spoof']:,} spoof in "
+            f"eval); {pre['n_skipped']} skipped as bad audio.\n")
+
+
 RENDERERS = {"machine": machine, "results": results, "attacks": attacks, "shortcuts": shortcuts,
-             "cost": cost, "energy": energy, "ablation": ablation}
+             "cost": cost, "energy": energy, "ablation": ablation, "explain": explain,
+             "model": model, "data": data}
 
 
 def render_blocks(text: str, m: Mapping[str, Any]) -> str:
