@@ -1,7 +1,8 @@
-"""DVC stage `profile`: CPU latency, memory, size, MACs and energy, ours against wav2vec2-base."""
+"""DVC stage `profile`: CPU latency, memory, size, MACs, energy; ours (torch, ONNX) vs wav2vec2."""
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from pathlib import Path
@@ -10,8 +11,9 @@ import numpy as np
 import torch
 
 from spectcontra.baselines.classic import ClassicBaseline
-from spectcontra.benchmark import (latency_grid, model_size, noise_clip, quantized_copy,
-                                   rss_probes, target_checks, wav2vec2_call, wav2vec2_frontend)
+from spectcontra.benchmark import (latency_grid, model_size, noise_clip, onnx_latency_grid,
+                                   quantized_copy, rss_probes, target_checks, wav2vec2_call,
+                                   wav2vec2_frontend)
 from spectcontra.config import Config
 from spectcontra.energy import energy_of
 from spectcontra.featstore import load_split
@@ -19,10 +21,11 @@ from spectcontra.inference import Detector
 from spectcontra.io_utils import write_json_atomic
 from spectcontra.metrics import compute_eer
 from spectcontra.models.detector import score
+from spectcontra.onnx_inference import OnnxDetector
 from spectcontra.profiling import count_macs, cpu_model, threads, time_calls
 from spectcontra.stage import parser, run_stage
 
-ENERGY_CALLS = {"ours": 500, "wav2vec2": 20}  # 4 s clips per energy measurement
+ENERGY_CALLS = {"ours": 500, "onnx": 500, "wav2vec2": 20}  # 4 s clips per energy measurement
 
 
 def _flat(prefix: str, d: dict) -> dict:
@@ -32,47 +35,57 @@ def _flat(prefix: str, d: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = parser("profile", __doc__)
     p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--onnx", type=Path, required=True, help="the export stage's ONNX file")
     p.add_argument("--features", type=Path, required=True)
     p.add_argument("--metrics", type=Path, required=True)
     args = p.parse_args(argv)
 
     def body(cfg: Config) -> None:
-        prof, seed = cfg.profile, cfg.common.seed
+        seed = cfg.common.seed
         det = Detector.load(args.model)
         sr = det.sample_rate
         counts = sorted({1, cfg.common.threads})
         clip4 = noise_clip(4.0, sr, seed)
-        out: dict = {"cpu_model": cpu_model(), "torch_version": torch.__version__,
+        out: dict = {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
+                     "torch_version": torch.__version__,
                      "python_version": platform.python_version(), "threads_all": cfg.common.threads,
-                     "runs": prof.runs, "warmup": prof.warmup}
+                     "runs": cfg.profile.runs, "warmup": cfg.profile.warmup}
 
         def ours_call(wave: np.ndarray):
             return lambda: det.score_wave(wave)
 
-        out.update(_flat("ours", latency_grid(ours_call, prof.durations, counts, sr,
-                                              prof.warmup, prof.runs, seed)))
+        out.update(_flat("ours", latency_grid(ours_call, cfg.profile.durations, counts, sr,
+                                              cfg.profile.warmup, cfg.profile.runs, seed)))
         out.update(_flat("ours", model_size(det.model)))
         out["ours_checkpoint_bytes"] = det.model_bytes
         out["ours_macs_per_audio_s"] = round(count_macs(lambda: det.score_wave(clip4)) / 4.0)
 
+        # The same clips through the exported graph on ONNX Runtime (features included).
+        out.update(_flat("onnx", onnx_latency_grid(args.onnx, cfg.profile.durations, counts,
+                                                   cfg.profile.warmup, cfg.profile.runs, seed)))
+        out["onnx_bytes"] = args.onnx.stat().st_size
+
         with threads(cfg.common.threads):
-            batch = np.stack([noise_clip(4.0, sr, seed + i) for i in range(prof.batch_size)])
-            ms = time_calls(lambda: det.model(det.features(batch)), prof.warmup, max(3, prof.runs // 10))
-        out["ours_throughput_utt_per_s_4s"] = round(prof.batch_size / (np.median(ms) / 1e3), 1)
+            n_batch = cfg.profile.batch_size
+            batch = np.stack([noise_clip(4.0, sr, seed + i) for i in range(n_batch)])
+            ms = time_calls(lambda: det.model(det.features(batch)), cfg.profile.warmup,
+                            max(3, cfg.profile.runs // 10))
+        out["ours_throughput_utt_per_s_4s"] = round(n_batch / (np.median(ms) / 1e3), 1)
 
         # Classic LFCC baseline: fitted on seeded noise; its cost does not depend on the fit.
         classic = ClassicBaseline(cfg.baselines.classic, sr, seed)
         classic.fit([noise_clip(2.0, sr, seed + i) for i in range(16)], np.arange(16) % 2)
         out.update(_flat("classic", latency_grid(lambda w: (lambda: classic.score([w])),
-                                                 prof.durations, counts, sr, prof.warmup,
-                                                 prof.runs, seed)))
+                                                 cfg.profile.durations, counts, sr,
+                                                 cfg.profile.warmup, cfg.profile.runs, seed)))
 
-        if prof.quantize:
+        if cfg.profile.quantize:
             qdet = Detector(quantized_copy(det.model), det.settings, det.calibration,
                             det.threshold, det.model_bytes)
             with threads(1):
                 out["int8_4s_1t_p50_ms"] = round(float(np.median(
-                    time_calls(lambda: qdet.score_wave(clip4), prof.warmup, prof.runs))), 3)
+                    time_calls(lambda: qdet.score_wave(clip4), cfg.profile.warmup,
+                               cfg.profile.runs))), 3)
             ev = load_split(args.features, "eval", det.views)
             y = ev.targets
             for name, model in (("float32", det.model), ("int8", qdet.model)):
@@ -81,24 +94,28 @@ def main(argv: list[str] | None = None) -> int:
             out["int8_eer_cost"] = round(out["int8_eval_eer"] - out["float32_eval_eer"], 5)
             out.update(_flat("int8", model_size(qdet.model)))
 
-        if prof.wav2vec2:
+        if cfg.profile.wav2vec2:
             w2v = wav2vec2_frontend()
-            few = max(3, prof.runs // 10)  # ~100x slower per call: fewer timed runs
-            out.update(_flat("wav2vec2", latency_grid(wav2vec2_call(w2v), prof.durations, counts,
-                                                      sr, 1, few, seed)))
+            few = max(3, cfg.profile.runs // 10)  # ~100x slower per call: fewer timed runs
+            out.update(_flat("wav2vec2", latency_grid(wav2vec2_call(w2v), cfg.profile.durations,
+                                                      counts, sr, 1, few, seed)))
             out.update(_flat("wav2vec2", model_size(w2v)))
             x4 = torch.from_numpy(clip4)[None]
-            out["wav2vec2_macs_per_audio_s"] = round(count_macs(lambda: w2v.extract_features(x4)) / 4.0)
+            w2v_macs = count_macs(lambda: w2v.extract_features(x4))
+            out["wav2vec2_macs_per_audio_s"] = round(w2v_macs / 4.0)
+            onnx1 = OnnxDetector.load(args.onnx, threads=1)
             with threads(1):
-                for name, fn, n in (("ours", lambda: det.score_wave(clip4), ENERGY_CALLS["ours"]),
-                                    ("wav2vec2", wav2vec2_call(w2v)(clip4), ENERGY_CALLS["wav2vec2"])):
+                for name, fn in (("ours", lambda: det.score_wave(clip4)),
+                                 ("onnx", lambda: onnx1.score_wave(clip4)),
+                                 ("wav2vec2", wav2vec2_call(w2v)(clip4))):
+                    n = ENERGY_CALLS[name]
                     rec = energy_of(f"inference-{name}", lambda: [fn() for _ in range(n)])
                     if rec.get("measured"):
                         out[f"{name}_energy_kwh_per_1000_utt"] = rec["energy_kwh"] * 1000 / n
                         out["energy_power_source"] = rec["power_source"]
                     else:
                         out[f"{name}_energy_status"] = rec["reason"]
-        out.update(rss_probes(args.model, sr, prof.wav2vec2))
+        out.update(rss_probes(args.model, sr, cfg.profile.wav2vec2, onnx_path=args.onnx))
         out.update(target_checks(out))
         write_json_atomic(args.metrics, out)
 

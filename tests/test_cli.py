@@ -123,3 +123,59 @@ def test_fresh_process_reports_peak_rss(tmp_path, model, files):
     (row,) = json.loads((out / "report.json").read_text())
     assert row["peak_rss_mb"] > 0 and row["error"] == ""
     assert proc.stdout.startswith(f"{files['good']}: score")
+
+
+# --------------------------------------------------------------------------- ONNX models
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from spectcontra.export import export_onnx
+
+    root = tmp_path_factory.mktemp("onnx")
+    checkpoint = make_checkpoint(root / "detector.pt")
+    export_onnx(checkpoint, root / "detector.onnx")
+    return checkpoint, root / "detector.onnx"
+
+
+def test_onnx_model_scores_like_its_checkpoint(tmp_path, exported, files):
+    reports = {}
+    for model in exported:
+        out = tmp_path / model.suffix[1:]
+        argv = ["detect", str(files["good"]), str(files["corrupt"]), "--model", str(model),
+                "--out", str(out), "--no-plot"]
+        assert main(argv) == 1  # the corrupt file fails under both
+        reports[model.suffix] = json.loads((out / "report.json").read_text())
+    for pt, onnx in zip(reports[".pt"], reports[".onnx"]):
+        assert set(onnx) == set(REPORT_COLUMNS) and onnx["file"] == pt["file"]
+        assert onnx["n_parameters"] == pt["n_parameters"]
+        assert bool(onnx["error"]) == bool(pt["error"])
+        if not pt["error"]:
+            assert onnx["score"] == pytest.approx(pt["score"], abs=1e-4)
+            assert onnx["decision"] == pt["decision"] and onnx["peak_rss_mb"] > 0
+    assert reports[".onnx"][0]["model_bytes"] == exported[1].stat().st_size
+
+
+def test_onnx_model_refuses_plots_by_name(tmp_path, exported, files, capsys):
+    out = tmp_path / "out"
+    argv = ["detect", str(files["good"]), "--model", str(exported[1]), "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert str(exported[1]) in err and "--no-plot" in err
+    assert not out.exists()
+
+
+def test_onnx_route_never_imports_torch(tmp_path, exported, files):
+    out = tmp_path / "sub"
+    argv = ["detect", str(files["good"]), "--model", str(exported[1]), "--out", str(out),
+            "--no-plot"]
+    code = ("import json, sys\n"
+            "from spectcontra.cli import main\n"
+            f"code = main({argv!r})\n"
+            "print(json.dumps([code, 'torch' in sys.modules]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [0, False]
+    (row,) = json.loads((out / "report.json").read_text())
+    assert row["error"] == "" and row["peak_rss_mb"] > 0

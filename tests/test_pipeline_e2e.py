@@ -27,6 +27,10 @@ def tiny_params(raw: dict) -> dict:
     raw["pretrain"].update(epochs=1, batch_size=16)
     raw["finetune"].update(epochs=2, batch_size=16)
     raw["evaluate"].update(n_bootstrap=20)
+    raw["ablate"].update(seeds=[1], small_train_utterances=30, small_epochs=1, variants={
+        "full_method": {}, "supervised_only": raw["ablate"]["variants"]["supervised_only"]})
+    raw["profile"].update(durations=[4.0], warmup=1, runs=3, batch_size=4, wav2vec2=False)
+    raw["detect"].update(occlusion_utterances=20, examples_per_class=1)
     return raw
 
 

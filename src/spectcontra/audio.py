@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio.functional as AF
-from scipy.signal import resample_poly
+
+# "sinc": torchaudio's windowed-sinc resampler (scipy's polyphase one past MAX_SINC_KERNEL),
+# as training used. "polyphase": scipy's only, so a torch-free process stays torch-free.
+Resampler = Literal["sinc", "polyphase"]
+RESAMPLERS: tuple[str, ...] = ("sinc", "polyphase")
 
 MIN_SAMPLE_RATE = 4000  # below this a header rate is a broken file, not telephone audio
 # Peak |x| below 1e-6 (-120 dBFS) is digital silence: the smallest non-zero 16-bit PCM sample
@@ -36,17 +39,21 @@ class AudioError(ValueError):
         return (AudioError, (self.path, self.reason))
 
 
-def load_audio(path: str | Path, sample_rate: int, max_seconds: float) -> np.ndarray:
+def load_audio(path: str | Path, sample_rate: int, max_seconds: float,
+               resampler: Resampler = "sinc") -> np.ndarray:
     """Read ``path`` as a mono float32 wave of shape ``(samples,)`` at ``sample_rate``.
 
     Multichannel audio is mixed to mono by the channel mean. Missing, unreadable, empty,
     non-finite, silent (peak < :data:`SILENCE_PEAK`), too-long and absurd-rate files raise
     :class:`AudioError`. The length is checked from the header before any sample is read.
+    A file at another rate is converted by ``resampler`` (see :func:`resample`).
     """
     if sample_rate < MIN_SAMPLE_RATE:
         raise ValueError(f"sample_rate must be >= {MIN_SAMPLE_RATE}, got {sample_rate}")
     if max_seconds <= 0:
         raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
+    if resampler not in RESAMPLERS:
+        raise ValueError(f"resampler must be one of {RESAMPLERS}, got {resampler!r}")
     path = Path(path)
     if not path.is_file():
         raise AudioError(path, "no such file")
@@ -72,17 +79,31 @@ def load_audio(path: str | Path, sample_rate: int, max_seconds: float) -> np.nda
     wave = data.mean(axis=1, dtype=np.float32)  # (samples,)
     if float(np.abs(wave).max()) < SILENCE_PEAK:
         raise AudioError(path, f"silent (peak below {SILENCE_PEAK:g})")
-    return resample(wave, file_rate, sample_rate)
+    return resample(wave, file_rate, sample_rate, resampler)
 
 
-def resample(wave: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
-    """Resample a 1-D wave; output length is ``ceil(len * new_rate / orig_rate)``."""
+def resample(wave: np.ndarray, orig_rate: int, new_rate: int,
+             resampler: Resampler = "sinc") -> np.ndarray:
+    """Resample a 1-D wave; output length is ``ceil(len * new_rate / orig_rate)``.
+
+    The two resamplers agree in the passband but not to the last bit, so a model scores a
+    resampled file slightly differently under each; a file already at ``new_rate`` is
+    returned as is by both.
+    """
     if orig_rate == new_rate:
         return np.ascontiguousarray(wave, dtype=np.float32)
     g = math.gcd(orig_rate, new_rate)
-    if (orig_rate // g) * (new_rate // g) <= MAX_SINC_KERNEL:
+    if resampler == "sinc" and (orig_rate // g) * (new_rate // g) <= MAX_SINC_KERNEL:
+        # Imported here, not at the top: torch alone costs ~590 MB of RSS, which the
+        # torch-free ONNX scorer (resampler="polyphase") and same-rate files never need.
+        import torch
+        import torchaudio.functional as AF
+
         out = AF.resample(torch.from_numpy(np.ascontiguousarray(wave)), orig_rate, new_rate)
         return out.numpy().astype(np.float32, copy=False)
+    # Imported here too: scipy.signal adds tens of MB that a same-rate file never needs.
+    from scipy.signal import resample_poly
+
     out = resample_poly(wave, new_rate // g, orig_rate // g)
     return out.astype(np.float32)
 

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import torch
-
+# Only torch-free modules at the top: with an .onnx model the whole run stays torch-free
+# (peak RSS ~75 MB instead of ~590 MB); torch, the torch Detector and pandas load on demand.
 from spectcontra.audio import AudioError
-from spectcontra.inference import MAX_SECONDS, Detection, Detector
+from spectcontra.clips import MAX_SECONDS, Detection
 from spectcontra.io_utils import atomic_path
+from spectcontra.memory import own_peak_rss_mb
+
+if TYPE_CHECKING:
+    from spectcontra.inference import Detector
+    from spectcontra.onnx_inference import OnnxDetector
 
 PROG = "spectcontra"
 DEFAULT_MODEL = Path("models/detector.pt")
@@ -47,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "decision at the dev threshold; write a report and one PNG per file.")
     detect.add_argument("files", nargs="+", type=Path, metavar="FILE")
     detect.add_argument("--model", type=Path, default=DEFAULT_MODEL,
-                        help=f"detector checkpoint (default: {DEFAULT_MODEL})")
+                        help="detector checkpoint, or an exported .onnx detector scored "
+                             f"without torch (needs --no-plot) (default: {DEFAULT_MODEL})")
     detect.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help=f"folder for report.json|csv and the PNGs (default: {DEFAULT_OUT})")
     detect.add_argument("--format", choices=("json", "csv"), default="json",
@@ -59,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--max-seconds", type=_positive(float), default=MAX_SECONDS,
                         metavar="S", help="longer files are refused (default: %(default)g)")
     detect.add_argument("--threads", type=_positive(int), default=1,
-                        help="torch CPU threads (default: 1)")
+                        help="torch or onnxruntime CPU threads (default: 1)")
     detect.add_argument("--no-plot", action="store_true", help="write no PNGs")
     detect.set_defaults(run=run_detect)
     return parser
@@ -70,13 +74,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     return args.run(args)
 
 
+def is_onnx(model: Path) -> bool:
+    return model.suffix.lower() == ".onnx"
+
+
+def load_detector(model: Path, threads: int) -> Detector | OnnxDetector:
+    """The torch :class:`Detector` for a checkpoint, the torch-free one for an ``.onnx`` file."""
+    if is_onnx(model):
+        from spectcontra.onnx_inference import OnnxDetector
+
+        return OnnxDetector.load(model, threads)
+    import torch
+
+    from spectcontra.inference import Detector
+
+    torch.set_num_threads(threads)
+    return Detector.load(model)
+
+
 def run_detect(args: argparse.Namespace) -> int:
     """Score every file; 0 if all were scored, 1 if any failed, 2 for an unusable model."""
-    torch.set_num_threads(args.threads)
+    if is_onnx(args.model) and not args.no_plot:
+        # The PNG comes from spectcontra.interpret: saliency is a gradient through the torch
+        # model. Refusing beats silently dropping plots the user asked for.
+        return _usage_error(f"--model {args.model}: PNG overlays need the torch checkpoint "
+                            "(saliency); pass --no-plot to score with the ONNX model")
     try:
-        detector = Detector.load(args.model)
+        detector = load_detector(args.model, args.threads)
     except FileNotFoundError as err:
-        return _usage_error(f"{err}: train one with `dvc repro finetune` or pass --model PATH")
+        stage = "export" if is_onnx(args.model) else "finetune"
+        return _usage_error(f"{err}: make one with `dvc repro {stage}` or pass --model PATH")
     except (OSError, ValueError) as err:
         return _usage_error(str(err))
     if not args.no_plot and args.window > detector.crop_seconds:
@@ -94,7 +121,7 @@ def run_detect(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _detect_one(detector: Detector, file: Path, png: Path | None,
+def _detect_one(detector: Detector | OnnxDetector, file: Path, png: Path | None,
                 args: argparse.Namespace) -> dict[str, Any]:
     try:
         wave = detector.load_wave(file, args.max_seconds)
@@ -108,14 +135,9 @@ def _detect_one(detector: Detector, file: Path, png: Path | None,
         from spectcontra.overlay import save_detection_png
 
         save_detection_png(png, file.name, detector, wave, detection, args.window, args.hop)
-    row = report_row(file, detector, detection, peak_rss_mb(), png)
+    row = report_row(file, detector, detection, own_peak_rss_mb(), png)
     print(format_line(row))
     return row
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB (ru_maxrss is in kB on Linux)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def png_names(files: Sequence[Path]) -> list[str]:
@@ -131,9 +153,9 @@ def png_names(files: Sequence[Path]) -> list[str]:
     return names
 
 
-def report_row(file: Path, detector: Detector, detection: Detection | None = None,
-               rss_mb: float | None = None, png: Path | None = None,
-               error: str = "") -> dict[str, Any]:
+def report_row(file: Path, detector: Detector | OnnxDetector,
+               detection: Detection | None = None, rss_mb: float | None = None,
+               png: Path | None = None, error: str = "") -> dict[str, Any]:
     """One report row; a failed file keeps its name and error, its numbers are null."""
     d = detection
     return {
@@ -165,6 +187,8 @@ def write_report(rows: list[dict[str, Any]], path: Path, fmt: str) -> None:
         if fmt == "json":
             tmp.write_text(json.dumps(rows, indent=2) + "\n")
         else:
+            import pandas as pd  # here: the JSON report and the ONNX route never need it
+
             pd.DataFrame(rows, columns=list(REPORT_COLUMNS)).to_csv(tmp, index=False)
 
 

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import onnx
 import torch
-from onnxscript import opset18 as op
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -35,25 +34,6 @@ def calibration_affine(calibration: Calibration) -> tuple[float, float]:
     """
     at = calibration.apply(np.array([0.0, 1.0]))
     return float(at[1] - at[0]), float(at[0])
-
-
-def _repeat_interleave_self_int(self: Any, repeats: Any, dim: int | None = None,
-                                output_size: Any = None) -> Any:
-    """``aten.repeat_interleave.self_int`` for a flattened tensor (``dim=None``), as ONNX ops.
-
-    onnxscript 0.7.2's own translation expands a symbolic repeat count along the wrong axis,
-    so SpoofDetector's ``view_ids.repeat_interleave(batch)`` breaks under a dynamic batch.
-    Each element becomes a row, the row is expanded to ``repeats`` columns, then flattened.
-    """
-    if dim is not None:
-        raise NotImplementedError(f"repeat_interleave along dim={dim} is not needed here")
-    column = op.Reshape(self, op.Constant(value_ints=[-1, 1]))  # (n, 1)
-    if isinstance(repeats, int):
-        count = op.Constant(value_ints=[repeats])
-    else:
-        count = op.Reshape(repeats, op.Constant(value_ints=[-1]))
-    shape = op.Concat(op.Constant(value_ints=[1]), count, axis=0)  # [1, repeats]
-    return op.Reshape(op.Expand(column, shape), op.Constant(value_ints=[-1]))  # (n * repeats,)
 
 
 class DftPowerSpectrogram(nn.Module):
@@ -147,6 +127,7 @@ def onnx_metadata(detector: Detector) -> dict[str, Any]:
         "views": list(detector.views),
         "trim_silence": detector.feature_cfg.trim_silence,
         "trim_db": detector.feature_cfg.trim_db,
+        "n_parameters": detector.n_parameters,
     }
 
 
@@ -171,8 +152,6 @@ def export_onnx(checkpoint_path: Path, out_path: Path) -> dict[str, Any]:
             module, (torch.from_numpy(example),), dynamo=True, opset_version=ONNX_OPSET,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], verbose=False,
             dynamic_shapes=({0: torch.export.Dim("batch"), 1: samples},),
-            custom_translation_table={
-                torch.ops.aten.repeat_interleave.self_int: _repeat_interleave_self_int},
         )
     proto = program.model_proto
     strip_debug_metadata(proto)

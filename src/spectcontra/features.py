@@ -1,4 +1,4 @@
-"""Spectral views of a waveform (log-mel and log linear-filterbank) and the crop/pad policy."""
+"""Spectral views of a waveform: log-mel and log linear-filterbank, and their normalisation."""
 
 from __future__ import annotations
 
@@ -7,31 +7,11 @@ import torch
 import torchaudio
 from torch import Tensor, nn
 
+# crop_or_pad is re-exported: preprocessing imports it from here, beside the extractor.
+from spectcontra.clips import crop_or_pad as crop_or_pad
 from spectcontra.config import VIEWS, PreprocessConfig
 
 LOG_EPS = 1e-6  # floor inside log(): digital silence maps to a finite value
-
-
-def crop_or_pad(wave: np.ndarray, n_samples: int, rng: np.random.Generator | None) -> np.ndarray:
-    """Return exactly ``n_samples`` samples of ``wave``.
-
-    Shorter clips are tiled (repeated), not zero-padded, so padding adds no digital silence
-    a model could read as a duration cue. Longer clips are cropped at an offset drawn from
-    ``rng`` (deterministic given its seed), or centred when ``rng`` is None. A clip of exactly
-    ``n_samples`` is returned unchanged.
-    """
-    if n_samples <= 0:
-        raise ValueError(f"n_samples must be > 0, got {n_samples}")
-    if wave.ndim != 1 or wave.size == 0:
-        raise ValueError(f"expected a non-empty 1-D waveform, got shape {wave.shape}")
-    if wave.size < n_samples:
-        reps = -(-n_samples // wave.size)
-        return np.tile(wave, reps)[:n_samples]
-    extra = wave.size - n_samples
-    if extra == 0:
-        return wave
-    start = int(rng.integers(0, extra + 1)) if rng is not None else extra // 2
-    return wave[start : start + n_samples]
 
 
 class FeatureExtractor(nn.Module):

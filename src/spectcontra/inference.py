@@ -5,7 +5,6 @@ from __future__ import annotations
 import pickle
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,34 +14,18 @@ from scipy.special import expit
 from torch import Tensor, nn
 
 from spectcontra.audio import load_audio, trim_silence
+from spectcontra.calibration import Calibration
+# Also imported from here by older callers (overlay, interpret, tests), hence WINDOW_BATCH.
+from spectcontra.clips import (MAX_SECONDS, WINDOW_BATCH, Detection, check_wave, window_crops,
+                               window_starts)
 from spectcontra.config import VIEWS, PreprocessConfig
 from spectcontra.conventions import BONAFIDE, SPOOF
-from spectcontra.features import FeatureExtractor, crop_or_pad, normalize
+from spectcontra.features import FeatureExtractor, normalize
 from spectcontra.models.checkpoint import load_checkpoint
-from spectcontra.calibration import Calibration
-
-WINDOW_BATCH = 16  # crops per forward pass: memory stays flat however long the file is
-MAX_SECONDS = 600.0  # default longest accepted file, as preprocess.max_seconds in params.yaml
 
 
 class CheckpointError(ValueError):
     """A model file that exists but is not a usable detector checkpoint."""
-
-
-def window_starts(n_samples: int, window: int, hop: int) -> np.ndarray:
-    """Start offsets (samples) of windows of ``window`` samples every ``hop`` samples.
-
-    The last window ends flush with the clip, so the tail is always covered; a clip no
-    longer than one window has the single start 0 (that window is then the whole clip).
-    """
-    if window < 1 or hop < 1 or n_samples < 1:
-        raise ValueError(f"need n_samples, window, hop >= 1, got {n_samples}, {window}, {hop}")
-    if n_samples <= window:
-        return np.zeros(1, dtype=np.int64)
-    starts = np.arange(0, n_samples - window + 1, hop, dtype=np.int64)
-    if starts[-1] + window < n_samples:
-        starts = np.append(starts, n_samples - window)
-    return starts
 
 
 def feature_config(settings: dict[str, Any]) -> PreprocessConfig:
@@ -54,17 +37,6 @@ def feature_config(settings: dict[str, Any]) -> PreprocessConfig:
         # Policies of the preprocess stage itself; FeatureExtractor never reads them.
         bad_audio="error", max_seconds=MAX_SECONDS, signal_augment=False,
     )
-
-
-@dataclass(frozen=True)
-class Detection:
-    """One clip's verdict; ``score`` is a calibrated LLR, higher = more bona fide."""
-
-    score: float
-    p_bonafide: float
-    decision: str
-    latency_ms: float  # features + model, model already loaded
-    audio_seconds: float
 
 
 class Detector:
@@ -150,11 +122,8 @@ class Detector:
         return {v: normalize(raw[v], *self.stats[v]) for v in self.views}
 
     def _window_logits(self, wave: np.ndarray, window: int, starts: Sequence[int]) -> np.ndarray:
-        # Windows are cut and tiled one batch at a time, so a long file never holds every crop.
         out = []
-        for i in range(0, len(starts), WINDOW_BATCH):
-            crops = np.stack([crop_or_pad(wave[s:s + window], self.crop_samples, None)
-                              for s in starts[i:i + WINDOW_BATCH]])
+        for crops in window_crops(wave, window, starts, self.crop_samples):
             feats = self.features(crops)
             with torch.inference_mode():
                 out.append(self.model(feats).numpy().astype(np.float64))
@@ -162,7 +131,7 @@ class Detector:
 
     def score_wave(self, wave: np.ndarray) -> float:
         """Calibrated score of a whole clip (samples,) at :attr:`sample_rate`."""
-        wave = _check_wave(wave)
+        wave = check_wave(wave)
         starts = window_starts(wave.size, self.crop_samples, self.crop_samples // 2)
         logit = self._window_logits(wave, self.crop_samples, starts).mean()
         return float(self.calibration.apply(np.array([logit]))[0])
@@ -173,7 +142,7 @@ class Detector:
 
         Each window is tiled to the training crop, so ``window_s`` may not exceed the crop.
         """
-        wave = _check_wave(wave)
+        wave = check_wave(wave)
         window = int(round(window_s * self.sample_rate))
         hop = int(round(hop_s * self.sample_rate))
         if window < 1 or hop < 1:
@@ -206,9 +175,3 @@ class Detector:
         noise = np.random.default_rng(0).standard_normal(self.crop_samples)
         self.score_wave(noise.astype(np.float32))
 
-
-def _check_wave(wave: np.ndarray) -> np.ndarray:
-    wave = np.asarray(wave, dtype=np.float32)
-    if wave.ndim != 1 or wave.size == 0:
-        raise ValueError(f"expected a non-empty 1-D waveform, got shape {wave.shape}")
-    return wave

@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -91,8 +90,9 @@ def state_dict_bytes(module: nn.Module, path: Path) -> int:
 def peak_rss_mb(argv: list[str], env: dict[str, str] | None = None) -> float:
     """Peak resident memory (MB) of a fresh process running ``argv``.
 
-    The child reports its own ``ru_maxrss`` as the last line of stdout (JSON), so the figure
-    covers exactly one process: the interpreter, its imports, the model and one inference.
+    The child reports its own peak (:func:`spectcontra.memory.report_own_peak_rss`) as the
+    last line of stdout (JSON), so the figure covers exactly one process: the interpreter,
+    its imports, the model and one inference.
     """
     proc = subprocess.run(argv, capture_output=True, text=True, env=env or dict(os.environ),
                           timeout=600)
@@ -100,27 +100,3 @@ def peak_rss_mb(argv: list[str], env: dict[str, str] | None = None) -> float:
         raise RuntimeError(f"memory probe {argv} failed:\n{proc.stderr[-2000:]}")
     record = json.loads(proc.stdout.strip().splitlines()[-1])
     return float(record["peak_rss_mb"])
-
-
-def own_peak_rss_mb() -> float:
-    """This process's peak resident set size in MB.
-
-    Read from VmHWM in /proc/self/status, which belongs to the current process image.
-    ``getrusage().ru_maxrss`` is no good for a fresh child: Linux carries the parent's peak
-    across fork and exec, so every probe would report the benchmark's own footprint.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)  # kB -> MB
-    except OSError:
-        pass
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def report_own_peak_rss() -> None:
-    """Print this process's peak RSS as a JSON line (the probe's side of :func:`peak_rss_mb`)."""
-    print(json.dumps({"peak_rss_mb": own_peak_rss_mb()}))
-    sys.stdout.flush()

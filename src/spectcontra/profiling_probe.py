@@ -7,7 +7,7 @@ import sys
 import torch
 
 from spectcontra.inference import Detector
-from spectcontra.profiling import report_own_peak_rss
+from spectcontra.memory import report_own_peak_rss
 
 
 def main(argv: list[str]) -> int:

@@ -75,7 +75,10 @@ class SpoofDetector(nn.Module):
             shapes = [tuple(x.shape) for x in xs]
             raise ValueError(f"views {self.views} must share one shape, got {shapes}")
         batch = xs[0].shape[0]
-        ids = self.view_ids.repeat_interleave(batch)  # (V*B,)
+        # Each view id repeated batch times, view-major like torch.cat(xs). Written as
+        # expand + reshape rather than repeat_interleave, which the ONNX exporter
+        # (onnxscript 0.7.2) mistranslates when the batch size is dynamic.
+        ids = self.view_ids[:, None].expand(-1, batch).reshape(-1)  # (V*B,)
         _, pooled = self.encoder(torch.cat(xs), ids)  # (V*B, D)
         return pooled.view(len(xs), batch, -1).transpose(0, 1).reshape(batch, -1)  # (B, V*D)
 

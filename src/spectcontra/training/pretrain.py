@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -76,7 +77,7 @@ def pretrain(train_views: Mapping[str, ArrayLike], train_aug_views: Mapping[str,
         raise ValueError(f"need >= 2 training utterances for a contrastive batch, got {n}")
     total = steps_per_epoch * cfg.epochs
     warmup = min(int(WARMUP_FRACTION * total), total - 1)
-    targets = torch.as_tensor(targets)
+    targets = torch.tensor(np.asarray(targets))  # a copy: callers may pass read-only memmaps
 
     history: list[dict] = []
     step = 0
