@@ -1,4 +1,4 @@
-"""DVC stage `ablate`: every ablation variant over several seeds -> summary metrics, runs table, figure."""
+"""DVC stage `ablate`: every ablation variant over several seeds -> summary, runs table, figure."""
 
 from __future__ import annotations
 

@@ -222,14 +222,16 @@ class AblateConfig:
     seeds: tuple[int, ...]
     scale: Literal["small", "full"]
     small_train_utterances: int  # class-stratified training subset per run at scale "small"
+    small_dev_utterances: int  # the same for dev (epoch selection, calibration) ...
+    small_eval_utterances: int  # ... and eval, since scoring them dominates a short run's cost
     small_epochs: int  # cap on pretrain and finetune epochs per run at scale "small"
     variants: dict[str, dict[str, Any]]  # name -> {"section.key": value} overrides
 
     def __post_init__(self) -> None:
         _check(len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds), "ablate.seeds",
                self.seeds, "at least one seed, no repeats")
-        _check(self.small_train_utterances >= 2, "ablate.small_train_utterances",
-               self.small_train_utterances, ">= 2")
+        for key in ("small_train_utterances", "small_dev_utterances", "small_eval_utterances"):
+            _check(getattr(self, key) >= 2, f"ablate.{key}", getattr(self, key), ">= 2")
         _check(self.small_epochs >= 1, "ablate.small_epochs", self.small_epochs, ">= 1")
         _check(len(self.variants) >= 1, "ablate.variants", self.variants, "at least one variant")
         for name, overrides in self.variants.items():

@@ -1,4 +1,4 @@
-"""Shortcut audit: can a trivial per-utterance cue (silence, duration, level, ...) tell the classes apart?
+"""Shortcut audit: can a trivial cue (silence, duration, level...) tell the classes apart?
 
 Müller et al. 2021 (arXiv 2106.12914) found that leading silence alone scores 15.1% EER on
 ASVspoof 2019 LA. Each cue here gets a tiny classifier fitted on train and an EER on eval; a cue
@@ -20,6 +20,7 @@ CUES = ("duration_s", "leading_silence_s", "trailing_silence_s", "rms_dbfs", "ba
 FRAME_S, HOP_S = 0.025, 0.010
 CLIP_LEVEL = 0.99  # |x| at or above this counts as clipped (16-bit full scale is 0.99997)
 BANDWIDTH_ENERGY = 0.99
+DIGITAL_SILENCE_DB = -150.0  # frame energy below this is numerical zero, not a quiet room
 SHORTCUT_EER = 0.35  # default verdict threshold: a single cue below this is a shortcut
 
 
@@ -46,21 +47,26 @@ def cue_table(wave: np.ndarray, sample_rate: int, top_db: float = 40.0) -> dict[
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be > 0, got {sample_rate}")
     x = np.asarray(wave, dtype=np.float64)
+    duration = x.size / sample_rate
     energy_db, hop = _frame_energy_db(x - x.mean(), sample_rate)
     peak, floor = energy_db.max(), np.percentile(energy_db, 10)
     active = np.flatnonzero(energy_db >= max(peak - top_db, floor + 0.3 * (peak - floor)))
-    duration = x.size / sample_rate
-    lead = min(duration, active[0] * hop / sample_rate) if peak > -190 else duration
-    trail = max(0.0, duration - (active[-1] * hop + FRAME_S * sample_rate) / sample_rate)
+    if peak <= DIGITAL_SILENCE_DB:  # nothing but a constant: all of it is silence
+        lead = trail = duration
+    else:
+        frame = int(round(FRAME_S * sample_rate))
+        lead = min(duration, active[0] * hop / sample_rate)
+        trail = max(0.0, duration - (active[-1] * hop + frame) / sample_rate)
     power = np.abs(np.fft.rfft(x - x.mean())) ** 2
     cumulative = np.cumsum(power)
     edge = int(np.searchsorted(cumulative, BANDWIDTH_ENERGY * cumulative[-1]))
+    bin_hz = sample_rate / x.size
     return {
         "duration_s": duration,
         "leading_silence_s": float(lead),
-        "trailing_silence_s": float(trail) if peak > -190 else duration,
+        "trailing_silence_s": float(trail),
         "rms_dbfs": float(10 * np.log10(np.mean(x**2) + 1e-20)),
-        "bandwidth_hz": float(edge * sample_rate / (2 * (power.size - 1))) if power.size > 1 else 0.0,
+        "bandwidth_hz": float(edge * bin_hz) if cumulative[-1] > 0 else 0.0,
         "dc_offset": float(x.mean()),
         "clip_fraction": float(np.mean(np.abs(x) >= CLIP_LEVEL)),
     }
@@ -70,11 +76,15 @@ def tie_neutral_eer(bonafide: np.ndarray, spoof: np.ndarray) -> float:
     """EER with tied scores split evenly between the classes.
 
     The official rule (metrics.compute_eer) counts ties against the detector, so a constant
-    cue would read 100% EER; averaging it with the rule mirrored (spoof first among ties)
-    gives 50% for a constant and leaves untied scores unchanged.
+    cue would read 100% EER. Averaging it with the opposite tie order (bona fide lifted above
+    tied spoofs by less than the smallest gap between distinct scores) gives 50% for a
+    constant and leaves untied scores unchanged.
     """
-    pessimistic, _ = compute_eer(bonafide, spoof)
-    optimistic, _ = compute_eer(-np.asarray(spoof), -np.asarray(bonafide))
+    bona, spf = np.asarray(bonafide, dtype=float), np.asarray(spoof, dtype=float)
+    gaps = np.diff(np.unique(np.concatenate([bona, spf])))
+    lift = 0.5 * gaps.min() if gaps.size else 1.0
+    pessimistic, _ = compute_eer(bona, spf)
+    optimistic, _ = compute_eer(bona + lift, spf)
     return 0.5 * (pessimistic + optimistic)
 
 

@@ -63,9 +63,11 @@ class ClassicBaseline:
         if cfg.n_lfcc < 1:
             raise ValueError(f"baselines.classic.n_lfcc must be >= 1, got {cfg.n_lfcc}")
         if cfg.classifier not in ("logreg", "gmm"):
-            raise ValueError(f"baselines.classic.classifier must be logreg or gmm, got {cfg.classifier!r}")
+            raise ValueError("baselines.classic.classifier must be logreg or gmm, "
+                             f"got {cfg.classifier!r}")
         if cfg.classifier == "gmm" and cfg.gmm_components < 1:
-            raise ValueError(f"baselines.classic.gmm_components must be >= 1, got {cfg.gmm_components}")
+            raise ValueError("baselines.classic.gmm_components must be >= 1, "
+                             f"got {cfg.gmm_components}")
         self.cfg = cfg
         self.sample_rate = sample_rate
         self.seed = seed
@@ -81,8 +83,9 @@ class ClassicBaseline:
         targets = np.asarray(targets)
         if len(waves) != targets.size:
             raise ValueError(f"got {len(waves)} waves but {targets.size} targets")
-        if not set(np.unique(targets)) == {0, 1}:
-            raise ValueError(f"targets must hold both 0 (spoof) and 1 (bona fide), got {np.unique(targets)}")
+        if set(np.unique(targets).tolist()) != {0, 1}:
+            raise ValueError("targets must hold both 0 (spoof) and 1 (bona fide), "
+                             f"got {np.unique(targets)}")
         frames = self.features(waves)
         if self.cfg.classifier == "logreg":
             self._logreg = make_pipeline(

@@ -2,8 +2,8 @@
 
 Every attack maps a clean utterance to a wave of the same length; levels, timing and the
 channel are applied afterwards, identically for both classes, so only synthesis traces differ.
-Train and dev share A01-A04; eval holds A05-A08 (A08 is A02's family, reparameterised, as
-ASVspoof 2019's A16 repeats A04).
+Train and dev share A01-A04; eval holds A05-A08: A05 and A06 are unseen families, A07 a known
+family at a lower rate, A08 a known family reparameterised (as ASVspoof 2019's A16 repeats A04).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import torch
 from scipy.signal import lfilter, resample_poly
 from torchaudio.functional import melscale_fbanks
 
@@ -22,31 +21,38 @@ Attack = Callable[[CleanSpeech, np.random.Generator, int], np.ndarray]
 
 
 def mel_griffin_lim(clean: CleanSpeech, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
-    """A01: Tacotron-style mel spectrogram, pseudo-inverted, phase by fast Griffin-Lim."""
-    return _mel_gl(clean.wave, rng, sample_rate, n_mels=int(rng.integers(30, 61)),
-                   n_iter=int(rng.integers(4, 17)), power=float(rng.uniform(1.3, 1.6)))
-
-
-def _mel_gl(x: np.ndarray, rng: np.random.Generator, sample_rate: int, n_mels: int,
-            n_iter: int, power: float) -> np.ndarray:
-    """Mel magnitudes, pseudo-inverted and raised to ``power`` (Tacotron sharpens by 1.2-1.5)."""
+    """A01: Tacotron-style TTS: an over-smoothed mel spectrogram, phase by fast Griffin-Lim."""
     n_fft = fft_size(sample_rate)
-    mag = np.abs(stft(x, n_fft))  # (frames, bins)
-    fb = _mel_fbank(n_fft, n_mels, sample_rate).numpy()  # (bins, mels)
-    mag = np.maximum((mag @ fb) @ np.linalg.pinv(fb), 0.0) ** power
+    mag = _mel_magnitude(np.abs(stft(clean.wave, n_fft)), sample_rate, int(rng.integers(30, 61)),
+                         smooth_s=float(rng.uniform(0.06, 0.12)))
+    return _griffin_lim(mag, rng, clean.wave.size, n_iter=int(rng.integers(8, 33)))
+
+
+def _mel_magnitude(mag: np.ndarray, sample_rate: int, n_mels: int, smooth_s: float) -> np.ndarray:
+    """What an acoustic model hands its vocoder: a mel spectrogram blurred in time, un-melled.
+
+    Models trained with L1/L2 losses predict the conditional mean, which blurs frames together;
+    the mel filterbank is undone by its pseudo-inverse. ``mag``: ``(frames, bins)``.
+    """
+    n_fft = 2 * (mag.shape[1] - 1)
+    fb = melscale_fbanks(n_fft // 2 + 1, 0.0, sample_rate / 2, n_mels, sample_rate,
+                         norm="slaney", mel_scale="slaney").numpy()  # (bins, mels)
+    log_mel = np.log(mag @ fb + 1e-6)
+    log_mel = moving_average(log_mel, int(round(smooth_s * sample_rate * 4 / n_fft)), axis=0)
+    return np.maximum(np.exp(log_mel) @ np.linalg.pinv(fb), 0.0)
+
+
+def _griffin_lim(mag: np.ndarray, rng: np.random.Generator, length: int, n_iter: int) -> np.ndarray:
+    """Fast Griffin-Lim (Perraudin et al. 2013, momentum 0.99) from a random phase."""
+    n_fft = 2 * (mag.shape[1] - 1)
     spec = mag * np.exp(2j * np.pi * rng.random(mag.shape))
     previous = np.zeros_like(spec)
-    for _ in range(n_iter):  # fast Griffin-Lim (Perraudin et al. 2013), momentum 0.99
-        rebuilt = stft(istft(spec, n_fft, x.size), n_fft)
+    for _ in range(n_iter):
+        rebuilt = stft(istft(spec, n_fft, length), n_fft)
         accel = rebuilt + 0.99 * (rebuilt - previous)
         previous = rebuilt
         spec = mag * accel / np.maximum(np.abs(accel), 1e-12)  # keep the phase only
-    return istft(spec, n_fft, x.size)
-
-
-def _mel_fbank(n_fft: int, n_mels: int, sample_rate: int) -> torch.Tensor:
-    return melscale_fbanks(n_fft // 2 + 1, 0.0, sample_rate / 2, n_mels, sample_rate,
-                           norm="slaney", mel_scale="slaney")
+    return istft(spec, n_fft, length)
 
 
 def _lpc(frames: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
@@ -66,11 +72,10 @@ def _lpc(frames: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _lpc_vocoder(clean: CleanSpeech, rng: np.random.Generator, sample_rate: int, order: int,
-                 hop_s: float, noise_mix: float, jitter: float) -> np.ndarray:
+                 hop_s: float) -> np.ndarray:
     """Frame-wise LPC re-synthesis excited by a pulse train at the true pitch, noise if unvoiced.
 
-    ``noise_mix`` blends noise into voiced excitation (mixed excitation); ``jitter`` perturbs
-    pulse spacing. Both at 0 give the classic buzzy vocoder.
+    The pulses carry no jitter, shimmer or aspiration: the classic buzzy vocoder.
     """
     x = lfilter([1, -0.97], [1], clean.wave)  # pre-emphasis flattens the tilt before LPC
     hop = max(1, int(hop_s * sample_rate))
@@ -81,13 +86,12 @@ def _lpc_vocoder(clean: CleanSpeech, rng: np.random.Generator, sample_rate: int,
     a, err = _lpc(frames * np.hanning(win), order)
     gain = np.sqrt(err / np.sum(np.hanning(win) ** 2))
     f0 = clean.f0_hz
-    phase = np.cumsum(f0 / sample_rate * (1 + jitter * rng.standard_normal(f0.size)))
+    phase = np.cumsum(f0 / sample_rate)
     pulses = np.diff(np.floor(phase), prepend=0.0) * (f0 > 0)
     pulses *= np.sqrt(sample_rate / np.maximum(f0, 1.0))  # unit power whatever the pitch
     noise = rng.standard_normal(x.size)
     voiced = np.minimum(clean.voicing / 0.5, 1.0)
-    excitation = np.where(voiced > 0.2, np.sqrt(1 - noise_mix) * pulses + np.sqrt(noise_mix) * noise,
-                          noise)
+    excitation = np.where(voiced > 0.2, pulses, noise)
     out = np.zeros(x.size)
     state = np.zeros(order)
     for i in range(n_frames):
@@ -99,21 +103,25 @@ def _lpc_vocoder(clean: CleanSpeech, rng: np.random.Generator, sample_rate: int,
 
 
 def lpc_pulse(clean: CleanSpeech, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
-    """A02: buzzy LPC vocoder (order about 16 at 16 kHz, 5-10 ms frames, pulse-or-noise)."""
-    order = int(round(sample_rate / 1000)) - int(rng.integers(2, 7))
-    return _lpc_vocoder(clean, rng, sample_rate, order, float(rng.uniform(0.005, 0.010)),
-                        noise_mix=0.0, jitter=0.0)
+    """A02: buzzy low-order LPC vocoder (order 8-12 at 16 kHz, 5-10 ms frames, pulse or noise)."""
+    order = int(round(sample_rate / 1000)) - int(rng.integers(4, 9))
+    return _lpc_vocoder(clean, rng, sample_rate, order, float(rng.uniform(0.005, 0.010)))
 
 
 def oversmoothed(clean: CleanSpeech, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
     """A03: statistical-parametric TTS look: envelopes averaged over time, formants flattened."""
     return _smooth_envelope(clean.wave, sample_rate, lifter=int(rng.integers(20, 31)),
-                            span_s=float(rng.uniform(0.06, 0.12)),
-                            contrast=float(rng.uniform(0.4, 0.6)))
+                            span_s=float(rng.uniform(0.08, 0.16)),
+                            contrast=float(rng.uniform(0.3, 0.5)))
 
 
 def _smooth_envelope(x: np.ndarray, sample_rate: int, lifter: int, span_s: float,
                      contrast: float) -> np.ndarray:
+    """Cepstral envelope (``lifter`` coefficients) averaged over ``span_s``, peaks x ``contrast``.
+
+    The fine structure and the phase are kept, as a spectral-conversion VC keeps its source's
+    excitation; only the envelope is over-smoothed.
+    """
     n_fft = fft_size(sample_rate)
     spec = stft(x, n_fft)
     logmag = np.log(np.abs(spec) + 1e-7)
@@ -131,9 +139,10 @@ def _smooth_envelope(x: np.ndarray, sample_rate: int, lifter: int, span_s: float
 
 
 def concatenation(clean: CleanSpeech, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
-    """A04: unit selection: 30-120 ms units joined with offsets, level and tilt steps, short fades.
+    """A04: unit selection: 20-80 ms units joined with jumps in position, rate, level and tilt.
 
-    Units of a real inventory come from different recordings, hence the per-unit spectral tilt.
+    Units of a real inventory come from different recordings and contexts, hence each unit's
+    own playback rate (a pitch and formant step at every join) and spectral tilt.
     """
     x = clean.wave
     slope = np.diff(x, prepend=0.0)
@@ -145,8 +154,10 @@ def concatenation(clean: CleanSpeech, rng: np.random.Generator, sample_rate: int
         fade = int(rng.uniform(0.0, 0.003) * sample_rate)
         offset = int(np.clip(offset // 2 + rng.integers(-max_shift, max_shift + 1),
                              -max_shift, max_shift))
-        src = np.clip(np.arange(pos, pos + length + fade) + offset, 0, x.size - 1)
-        unit = (x[src] + rng.uniform(-0.9, 0.9) * slope[src]) * 10 ** (rng.uniform(-3, 3) / 20)
+        src = pos + offset + np.arange(length + fade) * rng.uniform(0.88, 1.12)
+        src = np.clip(src, 0, x.size - 1)
+        tilt = rng.uniform(-0.9, 0.9)
+        unit = np.interp(src, np.arange(x.size), x + tilt * slope) * 10 ** (rng.uniform(-3, 3) / 20)
         if fade:
             ramp = np.linspace(0.0, 1.0, fade)
             unit[:fade] *= ramp
@@ -158,55 +169,88 @@ def concatenation(clean: CleanSpeech, rng: np.random.Generator, sample_rate: int
 
 
 def checkerboard(clean: CleanSpeech, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
-    """A05: neural-vocoder upsampling layers: a period-u gain pattern images the spectrum."""
-    x = clean.wave
-    out = x.copy()
-    for u in (2, 4, 8):  # one pattern per transposed-convolution stage
+    """A05: A01's acoustic model with a GAN vocoder instead of Griffin-Lim: upsampling aliasing.
+
+    Each transposed-convolution stage (x2, x4, x8 from the output) leaves a period-u gain
+    pattern, which images the spectrum at multiples of fs/u (the checkerboard artefact).
+    """
+    n_fft = fft_size(sample_rate)
+    spec = stft(clean.wave, n_fft)
+    mag = _mel_magnitude(np.abs(spec), sample_rate, 80, smooth_s=float(rng.uniform(0.06, 0.12)))
+    phase = spec / np.maximum(np.abs(spec), 1e-12)  # a neural vocoder's phase is plausible
+    x = istft(mag * phase, n_fft, clean.wave.size)
+    for u in (2, 4, 8):
         pattern = rng.normal(0.0, 1.0, u)
         pattern = (pattern - pattern.mean()) / (pattern.std() + 1e-9)
-        beta = float(rng.uniform(0.02, 0.06))
-        out = out * (1 + beta * pattern[np.arange(x.size) % u])
-    return out
+        x = x * (1 + float(rng.uniform(0.005, 0.02)) * pattern[np.arange(x.size) % u])
+    return x
 
 
 def codec(clean: CleanSpeech, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
-    """A06: transform-codec quantisation: per-band step sizes leave holes and shaped noise."""
+    """A06: voice conversion (mildly flattened envelopes) sent through a low-bitrate codec."""
+    converted = _smooth_envelope(clean.wave, sample_rate, lifter=int(rng.integers(25, 36)),
+                                 span_s=float(rng.uniform(0.04, 0.08)),
+                                 contrast=float(rng.uniform(0.6, 0.75)))
+    return _transform_codec(converted, rng, sample_rate)
+
+
+def _transform_codec(x: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """Per-band quantisation with noise filling, in 16 bands about equal on a log scale.
+
+    A band far below the frame's strongest gets no bits and is replaced by noise of its level
+    (noise filling, as in AAC and Opus); the rest are quantised with a step a few dB under the
+    band's level, so harmonics turn partly to noise while band energies survive. Nothing is
+    coded above the codec's audio bandwidth (5-7 kHz, as low-bitrate modes do).
+    """
     n_fft = fft_size(sample_rate, seconds=float(rng.choice([0.016, 0.032])))
-    spec = stft(clean.wave, n_fft)
-    n_bands = 16
-    edges = np.unique(np.round(np.geomspace(2, spec.shape[1], n_bands + 1)).astype(int))
+    spec = stft(x, n_fft)  # (frames, bins)
+    edges = np.unique(np.round(np.geomspace(2, spec.shape[1], 17)).astype(int))
     edges[0] = 0
-    snr_db = float(rng.uniform(4.0, 10.0))
+    snr_db = float(rng.uniform(2.0, 8.0))
+    drop_db = float(rng.uniform(20.0, 30.0))
+    levels = np.stack([np.mean(np.abs(spec[:, lo:hi]) ** 2, axis=1)
+                       for lo, hi in zip(edges[:-1], edges[1:])], axis=1)  # (frames, bands)
+    level_db = 10 * np.log10(levels + 1e-20)
+    keep = level_db > level_db.max(axis=1, keepdims=True) - drop_db
     out = np.zeros_like(spec)
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        band = spec[:, lo:hi]
-        step = np.sqrt(np.mean(np.abs(band) ** 2, axis=1, keepdims=True)) * 10 ** (-snr_db / 20)
-        step = np.maximum(step, 1e-9)
-        out[:, lo:hi] = step * (np.round(band.real / step) + 1j * np.round(band.imag / step))
-    return istft(out, n_fft, clean.wave.size)
+    for band, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+        power = levels[:, band:band + 1]
+        step = np.maximum(np.sqrt(power) * 10 ** (-snr_db / 20), 1e-9)
+        quantised = step * (np.round(spec[:, lo:hi].real / step)
+                            + 1j * np.round(spec[:, lo:hi].imag / step))
+        shape = (spec.shape[0], hi - lo)
+        filler = np.sqrt(power / 2) * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
+        out[:, lo:hi] = np.where(keep[:, band:band + 1], quantised, filler)
+    out[:, np.fft.rfftfreq(n_fft, 1 / sample_rate) > rng.uniform(5000.0, 7000.0)] = 0.0
+    return istft(out, n_fft, x.size)
 
 
-def bandlimited_gl(clean: CleanSpeech, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
-    """A07: a low-rate TTS (8-12 kHz, Griffin-Lim vocoded) upsampled to the project rate."""
+def bandlimited_lpc(clean: CleanSpeech, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """A07: a low-rate (8-12 kHz) pulse-excited LPC voice, upsampled to the project rate."""
     low = int(rng.choice([8000, 11025, 12000]))
     if low >= sample_rate:
-        return _mel_gl(clean.wave, rng, sample_rate, n_mels=80, n_iter=32, power=1.0)
-    down = resample_poly(clean.wave, low, sample_rate)
-    down = _mel_gl(down, rng, low, n_mels=int(rng.integers(60, 81)), n_iter=32, power=1.0)
-    up = resample_poly(down, sample_rate, low)
-    return fit_length(up, clean.wave.size)
+        return lpc_pulse(clean, rng, sample_rate)
+    n_low = int(np.ceil(clean.wave.size * low / sample_rate))
+    t_low = np.arange(n_low) * sample_rate / low
+    idx = np.arange(clean.wave.size)
+    down = CleanSpeech(resample_poly(clean.wave, low, sample_rate)[:n_low],
+                       np.interp(t_low, idx, clean.f0_hz), np.interp(t_low, idx, clean.voicing))
+    order = int(round(low / 1000)) - int(rng.integers(1, 4))
+    voiced = _lpc_vocoder(down, rng, low, order, float(rng.uniform(0.005, 0.010)))
+    return fit_length(resample_poly(voiced, sample_rate, low), clean.wave.size)
 
 
-def lpc_mixed(clean: CleanSpeech, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
-    """A08: A02's family reparameterised: higher order, mixed excitation with jitter."""
-    order = int(round(1.5 * sample_rate / 1000)) + int(rng.integers(0, 5))
-    return _lpc_vocoder(clean, rng, sample_rate, order, float(rng.uniform(0.004, 0.006)),
-                        noise_mix=float(rng.uniform(0.1, 0.3)), jitter=0.01)
+def oversmoothed_light(clean: CleanSpeech, rng: np.random.Generator,
+                       sample_rate: int) -> np.ndarray:
+    """A08: A03's family reparameterised: shorter smoothing, milder flattening, finer envelope."""
+    return _smooth_envelope(clean.wave, sample_rate, lifter=int(rng.integers(30, 41)),
+                            span_s=float(rng.uniform(0.04, 0.08)),
+                            contrast=float(rng.uniform(0.5, 0.65)))
 
 
 ATTACKS: dict[str, Attack] = {
     "A01": mel_griffin_lim, "A02": lpc_pulse, "A03": oversmoothed, "A04": concatenation,
-    "A05": checkerboard, "A06": codec, "A07": bandlimited_gl, "A08": lpc_mixed,
+    "A05": checkerboard, "A06": codec, "A07": bandlimited_lpc, "A08": oversmoothed_light,
 }
 KNOWN_ATTACKS = ("A01", "A02", "A03", "A04")  # train and dev
 UNSEEN_ATTACKS = ("A05", "A06", "A07", "A08")  # eval only

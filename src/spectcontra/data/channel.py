@@ -1,4 +1,4 @@
-"""Recording conditions drawn independently of the class: timing, room, EQ, band limit, noise, level.
+"""Recording conditions drawn whatever the class: timing, room, EQ, band limit, noise, level.
 
 Both classes go through exactly these functions with draws from the same distributions, so
 duration, silences, loudness, DC offset, clipping and bandwidth carry no label information.
@@ -13,11 +13,14 @@ from scipy.signal import fftconvolve, firwin2, lfilter
 
 from spectcontra.data.dsp import moving_average, rms
 
-SNR_DB = (5.0, 40.0)
+SNR_DB = (15.0, 45.0)
 LEVEL_DBFS = (-32.0, -16.0)
-BANDLIMIT_PROB = 0.4
-REVERB_PROB = 0.5
+BANDLIMIT_PROB = 0.2
+REVERB_PROB = 0.3
 CLIP_PROB = 0.05
+EQ_DB = 1.5  # s.d. of the random EQ curve at each of its knots
+TILT_DB_PER_OCTAVE = 1.0  # largest microphone tilt either way
+RT60_S = (0.1, 0.4)
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,8 @@ def draw_timing(rng: np.random.Generator, min_seconds: float, max_seconds: float
 
 
 def _room_response(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
-    """Direct path plus an exponentially decaying diffuse tail (RT60 0.15-0.7 s)."""
-    rt60 = float(rng.uniform(0.15, 0.7))
+    """Direct path plus an exponentially decaying diffuse tail."""
+    rt60 = float(rng.uniform(*RT60_S))
     t = np.arange(int(rt60 * sample_rate)) / sample_rate
     tail = rng.standard_normal(t.size) * np.exp(-6.9 * t / rt60)
     tail[: int(0.002 * sample_rate)] = 0.0  # first reflections arrive after the direct sound
@@ -60,11 +63,12 @@ def _eq_filter(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
     nyq = sample_rate / 2
     freqs = np.linspace(0.0, nyq, 257)
     knots = np.geomspace(60.0, nyq, 10)
-    knot_db = rng.normal(0.0, 3.0, knots.size) + rng.uniform(-2.0, 2.0) * np.log2(knots / 1000.0)
+    tilt = rng.uniform(-TILT_DB_PER_OCTAVE, TILT_DB_PER_OCTAVE)
+    knot_db = rng.normal(0.0, EQ_DB, knots.size) + tilt * np.log2(knots / 1000.0)
     gain = 10 ** (np.interp(np.log(np.maximum(freqs, 60.0)), np.log(knots), knot_db) / 20)
     gain *= np.clip((freqs - rng.uniform(20.0, 120.0)) / 40.0, 0.0, 1.0)  # high-pass
     if rng.random() < BANDLIMIT_PROB:
-        cutoff = float(rng.uniform(3400.0, min(7600.0, 0.95 * nyq)))
+        cutoff = float(rng.uniform(4000.0, min(7600.0, 0.95 * nyq)))
         width = float(rng.uniform(100.0, 600.0))
         gain *= np.clip((cutoff - freqs) / width, 0.0, 1.0)
     return firwin2(257, freqs, gain, fs=sample_rate)
@@ -85,8 +89,9 @@ def _noise(rng: np.random.Generator, n: int, sample_rate: int) -> np.ndarray:
                     for h in range(1, 6)) + 0.3 * white
     else:
         noise = white
-    # slow level fluctuation, as in real background noise
-    noise = noise * (1 + 0.3 * moving_average(rng.standard_normal(n // 400 + 2), 5)).repeat(400)[:n]
+    block = sample_rate // 40  # the level of real background noise drifts every few tens of ms
+    drift = 1 + 0.3 * moving_average(rng.standard_normal(n // block + 2), 5)
+    noise = noise * drift.repeat(block)[:n]
     return noise / rms(noise)
 
 

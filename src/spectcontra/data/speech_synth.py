@@ -1,4 +1,4 @@
-"""Source-filter model of bona fide speech: jittery glottal pulses and noise through moving formants.
+"""Source-filter model of bona fide speech: glottal pulses and noise through moving formants.
 
 Klatt-style, at two rates: a 5 ms control track (formants, voicing, frication, pitch) drawn from a
 random syllable sequence, and a sample-rate source (Rosenberg glottal flow derivative with jitter
@@ -8,7 +8,7 @@ frame as the exact frequency response of a cascade of two-pole resonators (minim
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.signal import lfilter
@@ -58,116 +58,139 @@ class CleanSpeech:
     voicing: np.ndarray  # (samples,) voiced-source gain in [0, 1]
 
 
-def draw_speaker(rng: np.random.Generator) -> Speaker:
-    """A random adult speaker; about half have a female-like pitch and a shorter tract."""
-    female = rng.random() < 0.5
+def draw_speaker(rng: np.random.Generator, female: bool) -> Speaker:
+    """A random adult speaker; ``female`` picks the higher pitch and shorter tract ranges."""
     return Speaker(
         f0_hz=float(rng.uniform(165, 260) if female else rng.uniform(85, 150)),
         f0_range_st=float(rng.uniform(1.5, 5.0)),
         vtl_scale=float(rng.uniform(1.08, 1.25) if female else rng.uniform(0.88, 1.05)),
         jitter=float(rng.uniform(0.003, 0.02)),
         shimmer=float(rng.uniform(0.02, 0.12)),
-        breathiness=float(rng.uniform(0.01, 0.15)),
-        open_quotient=float(rng.uniform(0.45, 0.8)),
-        tilt=float(rng.uniform(0.0, 0.6)),
+        breathiness=float(rng.uniform(0.02, 0.08)),
+        open_quotient=float(rng.uniform(0.5, 0.7)),
+        tilt=float(rng.uniform(0.1, 0.4)),
         rate=float(rng.uniform(0.8, 1.25)),
-        bw_scale=float(rng.uniform(0.8, 1.4)),
+        bw_scale=float(rng.uniform(0.9, 1.2)),
     )
 
 
-# A segment: kind, seconds, F1-F3 (NaN = carry over), voicing, frication, aspiration,
-# frication centre and bandwidth, stressed vowel flag.
-_Seg = tuple[str, float, np.ndarray, float, float, float, float, float, bool]
-_NAN3 = np.full(3, np.nan)
+@dataclass(frozen=True)
+class _Segment:
+    """One phone-like stretch of the control track."""
+
+    kind: str  # V vowel, N nasal, L liquid, F/Z fricative, C closure, X burst, H breath, _ pause
+    seconds: float
+    formants: tuple[float, float, float] | None = None  # F1-F3 targets; None carries them over
+    voicing: float = 0.0
+    frication: float = 0.0
+    aspiration: float = 0.0
+    fric_hz: float = 4000.0  # centre and width of the frication noise band
+    fric_bw: float = 3000.0
+    stressed: bool = False
 
 
-def _syllable(rng: np.random.Generator, spk: Speaker, stressed: bool, tempo: float) -> list[_Seg]:
-    d = lambda lo, hi: float(rng.uniform(lo, hi)) / tempo  # noqa: E731 - local shorthand
-    segs: list[_Seg] = []
+class _Durations:
+    """Draws segment durations at one speaking tempo."""
+
+    def __init__(self, rng: np.random.Generator, tempo: float) -> None:
+        self.rng, self.tempo = rng, tempo
+
+    def __call__(self, lo: float, hi: float) -> float:
+        return float(self.rng.uniform(lo, hi)) / self.tempo
+
+
+def _formants(values) -> tuple[float, float, float]:
+    return (float(values[0]), float(values[1]), float(values[2]))
+
+
+def _syllable(rng: np.random.Generator, stressed: bool, dur: _Durations) -> list[_Segment]:
     onset = rng.choice(["", "F", "Z", "P", "B", "N", "L", "H"],
                        p=[0.15, 0.15, 0.06, 0.18, 0.12, 0.14, 0.14, 0.06])
-    segs += _consonant(rng, onset, d)
+    segs = _consonant(rng, str(onset), dur)
     vowel = VOWELS[rng.integers(len(VOWELS))] * rng.normal(1.0, 0.04, 3)
     level = 1.0 if stressed else float(rng.uniform(0.55, 0.8))
-    dur = d(0.10, 0.22) if stressed else d(0.05, 0.12)
-    segs.append(("V", dur, vowel, level, 0.0, 0.0, 0.0, 0.0, stressed))
+    seconds = dur(0.10, 0.22) if stressed else dur(0.05, 0.12)
+    segs.append(_Segment("V", seconds, _formants(vowel), voicing=level, stressed=stressed))
     coda = rng.choice(["", "N", "F", "P", "L"], p=[0.45, 0.2, 0.15, 0.12, 0.08])
-    segs += _consonant(rng, coda, d)
-    return segs
+    return segs + _consonant(rng, str(coda), dur)
 
 
-def _consonant(rng: np.random.Generator, kind: str, d) -> list[_Seg]:
+def _consonant(rng: np.random.Generator, kind: str, dur: _Durations) -> list[_Segment]:
     if kind == "N":
-        return [("N", d(0.04, 0.09), np.array(SONORANTS["N"]), 0.35, 0, 0, 0, 0, False)]
+        return [_Segment("N", dur(0.04, 0.09), _formants(SONORANTS["N"]), voicing=0.35)]
     if kind == "L":
         name = ["l", "r", "w", "j"][rng.integers(4)]
-        return [("L", d(0.03, 0.07), np.array(SONORANTS[name]), 0.55, 0, 0, 0, 0, False)]
+        return [_Segment("L", dur(0.03, 0.07), _formants(SONORANTS[name]), voicing=0.55)]
     if kind in ("F", "Z"):
-        fc, bw, level = FRICATIVES[rng.integers(len(FRICATIVES))]
-        fc *= rng.uniform(0.9, 1.1)
+        centre, width, level = FRICATIVES[rng.integers(len(FRICATIVES))]
+        centre *= rng.uniform(0.9, 1.1)
         voiced = kind == "Z"
-        return [(kind, d(0.05, 0.10) if voiced else d(0.07, 0.15), _NAN3, 0.35 * voiced,
-                 level * rng.uniform(0.6, 1.2), 0, fc, bw, False)]
+        seconds = dur(0.05, 0.10) if voiced else dur(0.07, 0.15)
+        return [_Segment(kind, seconds, voicing=0.35 * voiced,
+                         frication=level * rng.uniform(0.6, 1.2), fric_hz=centre, fric_bw=width)]
     if kind == "H":
-        return [("H", d(0.04, 0.08), _NAN3, 0.0, 0.0, 0.4, 0, 0, False)]
+        return [_Segment("H", dur(0.04, 0.08), aspiration=0.4)]
     if kind in ("P", "B"):
-        fc, bw = BURSTS[rng.integers(len(BURSTS))]
+        centre, width = BURSTS[rng.integers(len(BURSTS))]
         voiced = kind == "B"
-        segs: list[_Seg] = [("C", d(0.03, 0.06) if voiced else d(0.04, 0.08), _NAN3,
-                             0.1 * voiced, 0, 0, 0, 0, False),
-                            ("X", float(rng.uniform(0.006, 0.014)), _NAN3, 0, 0.5, 0, fc, bw, False)]
+        closure = dur(0.03, 0.06) if voiced else dur(0.04, 0.08)
+        segs = [_Segment("C", closure, voicing=0.1 * voiced),  # voiced stops keep a voice bar
+                _Segment("X", float(rng.uniform(0.006, 0.014)), frication=0.5, fric_hz=centre,
+                         fric_bw=width)]
         if not voiced:
-            segs.append(("H", d(0.02, 0.05), _NAN3, 0.0, 0.0, 0.35, 0, 0, False))
+            segs.append(_Segment("H", dur(0.02, 0.05), aspiration=0.35))
         return segs
     return []
 
 
-def _plan(rng: np.random.Generator, spk: Speaker, seconds: float) -> list[_Seg]:
+def _plan(rng: np.random.Generator, spk: Speaker, seconds: float) -> list[_Segment]:
     """Syllables grouped into words and pause-separated phrases, stretched to ``seconds``."""
-    tempo = spk.rate * float(rng.normal(1.0, 0.07))
-    segs: list[_Seg] = []
+    dur = _Durations(rng, spk.rate * float(rng.normal(1.0, 0.07)))
+    segs: list[_Segment] = []
     total = 0.0
     while total < seconds:
         if segs and rng.random() < 0.12:
-            segs.append(("_", float(rng.uniform(0.12, 0.45)), _NAN3, 0, 0, 0, 0, 0, False))
+            segs.append(_Segment("_", float(rng.uniform(0.12, 0.45))))
         n_syl = int(rng.integers(1, 4))
         stress_at = int(rng.integers(n_syl))
         for i in range(n_syl):
-            segs += _syllable(rng, spk, i == stress_at, tempo)
-        total = sum(s[1] for s in segs)
+            segs += _syllable(rng, i == stress_at, dur)
+        total = sum(seg.seconds for seg in segs)
     scale = seconds / total
-    return [(s[0], s[1] * scale, *s[2:]) for s in segs]  # type: ignore[misc]
+    return [replace(seg, seconds=seg.seconds * scale) for seg in segs]
 
 
-def _control(rng: np.random.Generator, spk: Speaker, segs: list[_Seg], n_ctrl: int) -> dict:
+def _control(rng: np.random.Generator, spk: Speaker, segs: list[_Segment], n_ctrl: int) -> dict:
     """Render segments into 5 ms control tracks, smoothed for coarticulation."""
-    bounds = np.round(np.cumsum([0.0] + [s[1] for s in segs]) / CTRL_S).astype(int)
+    bounds = np.round(np.cumsum([0.0] + [seg.seconds for seg in segs]) / CTRL_S).astype(int)
     bounds[-1] = n_ctrl
     formants = np.full((n_ctrl, 3), np.nan)
     av, af, ah, fc, fbw = (np.zeros(n_ctrl) for _ in range(5))
     bw_mult = np.ones(n_ctrl)
     st = np.zeros(n_ctrl)  # pitch in semitones around the speaker's median
     phrase_start = 0
-    for i, (kind, _dur, fmt, v, f, h, c, b, stressed) in enumerate(segs):
+    for i, seg in enumerate(segs):
         lo, hi = bounds[i], max(bounds[i + 1], bounds[i] + 1)
-        formants[lo:hi] = fmt
-        av[lo:hi], af[lo:hi], ah[lo:hi] = v, f, h
-        fc[lo:hi], fbw[lo:hi] = (c, b) if f > 0 else (4000.0, 3000.0)
-        bw_mult[lo:hi] = 2.0 if kind == "N" else 1.0
-        if stressed:
+        if seg.formants is not None:
+            formants[lo:hi] = seg.formants
+        av[lo:hi], af[lo:hi], ah[lo:hi] = seg.voicing, seg.frication, seg.aspiration
+        fc[lo:hi], fbw[lo:hi] = seg.fric_hz, seg.fric_bw
+        bw_mult[lo:hi] = 2.0 if seg.kind == "N" else 1.0  # nasal murmur: damped resonances
+        if seg.stressed:  # a pitch accent on the stressed vowel
             centre = (lo + hi) / 2
             width = max(8.0, (hi - lo) / 2)
             st += rng.uniform(0.5, 1.0) * spk.f0_range_st * np.exp(
                 -0.5 * ((np.arange(n_ctrl) - centre) / width) ** 2)
-        if kind == "_" or i == len(segs) - 1:
-            end = hi if kind != "_" else lo
+        if seg.kind == "_" or i == len(segs) - 1:  # declination over the phrase just ended
+            end = lo if seg.kind == "_" else hi
             drop = rng.uniform(1.0, 4.0)
             st[phrase_start:end] += np.linspace(drop / 2, -drop / 2, end - phrase_start)
             phrase_start = hi
     idx = np.arange(n_ctrl)
     known = ~np.isnan(formants[:, 0])
     for k in range(3):
-        formants[:, k] = np.interp(idx, idx[known], formants[known, k]) if known.any() else VOWELS[4, k]
+        formants[:, k] = (np.interp(idx, idx[known], formants[known, k]) if known.any()
+                          else VOWELS[4, k])
     wander = moving_average(rng.normal(0.0, 2.0, n_ctrl), 40)
     st += wander + rng.normal(0.0, 1.0)
     high = np.outer(np.ones(n_ctrl), HIGH_FORMANTS) * (1 + 0.02 * moving_average(
@@ -221,31 +244,36 @@ def _tract_response(freqs: np.ndarray, bws: np.ndarray, n_fft: int, sample_rate:
     return poly.sum(axis=1, keepdims=True) / np.fft.rfft(poly, n_fft, axis=1)
 
 
+def _resample_track(track: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """A control track (``(ctrl,)`` or ``(ctrl, k)``) read at ``times`` seconds."""
+    t_ctrl = np.arange(track.shape[0]) * CTRL_S
+    if track.ndim == 1:
+        return np.interp(times, t_ctrl, track)
+    return np.stack([np.interp(times, t_ctrl, column) for column in track.T], axis=1)
+
+
 def synthesize(rng: np.random.Generator, spk: Speaker, n_samples: int,
                sample_rate: int) -> CleanSpeech:
     """``n_samples`` of speech that starts and ends with a speech sound, at RMS 0.05."""
     if n_samples < sample_rate // 20:
         raise ValueError(f"need at least 50 ms of speech, got {n_samples} samples")
     seconds = n_samples / sample_rate
-    n_ctrl = int(np.ceil(seconds / CTRL_S)) + 1
-    ctrl = _control(rng, spk, _plan(rng, spk, seconds), n_ctrl)
+    ctrl = _control(rng, spk, _plan(rng, spk, seconds), int(np.ceil(seconds / CTRL_S)) + 1)
     t = np.arange(n_samples) / sample_rate
-    t_ctrl = np.arange(n_ctrl) * CTRL_S
-    at = lambda key: np.interp(t, t_ctrl, ctrl[key])  # noqa: E731 - local shorthand
-    f0, av, af, ah = at("f0"), at("av"), at("af"), at("ah")
+    f0, av, af, ah = (_resample_track(ctrl[key], t) for key in ("f0", "av", "af", "ah"))
     pulses, open_phase = _glottal_source(rng, spk, f0, sample_rate)
     voiced = lfilter([1 - spk.tilt], [1, -spk.tilt], pulses * av)
     noise = rng.standard_normal((2, n_samples))
     aspiration = noise[0] * (spk.breathiness * av * (0.4 + 0.6 * open_phase) + ah)
     frication = noise[1] * af
     n_fft = fft_size(sample_rate)
-    spec_tract = stft(0.3 * voiced + aspiration, n_fft)
+    spec_tract = stft(0.3 * voiced + aspiration, n_fft)  # (frames, bins)
     spec_fric = stft(frication, n_fft)
     tf = frame_times(spec_tract.shape[0], n_fft, sample_rate)
-    fr = lambda key: np.stack([np.interp(tf, t_ctrl, c) for c in ctrl[key].T], 1)  # noqa: E731
-    h_tract = _tract_response(fr("freqs"), fr("bws"), n_fft, sample_rate)
+    h_tract = _tract_response(_resample_track(ctrl["freqs"], tf), _resample_track(ctrl["bws"], tf),
+                              n_fft, sample_rate)
     bins = np.fft.rfftfreq(n_fft, 1 / sample_rate)
-    fc, fbw = np.interp(tf, t_ctrl, ctrl["fc"])[:, None], np.interp(tf, t_ctrl, ctrl["fbw"])[:, None]
+    fc, fbw = _resample_track(ctrl["fc"], tf)[:, None], _resample_track(ctrl["fbw"], tf)[:, None]
     h_fric = np.exp(-0.5 * ((bins - fc) / fbw) ** 2) + 0.03
     wave = istft(spec_tract * h_tract + spec_fric * h_fric, n_fft, n_samples)
     wave -= wave.mean()

@@ -1,4 +1,4 @@
-"""The default embedded corpus: synthetic bona fide speech and eight spoofing families, from a seed."""
+"""The default embedded corpus: synthetic bona fide speech and eight spoofing families, seeded."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import soundfile as sf
+from threadpoolctl import threadpool_limits
 
 from spectcontra.config import SyntheticConfig
 from spectcontra.conventions import BONAFIDE, NO_ATTACK, SPLITS, SPOOF
@@ -35,7 +36,8 @@ def _split_sizes(cfg: SyntheticConfig) -> dict[str, tuple[int, int]]:
             raise ValueError(f"data.synthetic.{split}_utterances must be >= 2 (one per class), "
                              f"got {utterances}")
     if cfg.min_seconds < MIN_SECONDS:
-        raise ValueError(f"data.synthetic.min_seconds must be >= {MIN_SECONDS}, got {cfg.min_seconds}")
+        raise ValueError(f"data.synthetic.min_seconds must be >= {MIN_SECONDS}, "
+                         f"got {cfg.min_seconds}")
     return sizes
 
 
@@ -71,8 +73,14 @@ def plan_corpus(cfg: SyntheticConfig, seed: int) -> pd.DataFrame:
 
 
 def speaker_profile(seed: int, speaker_id: str) -> Speaker:
-    """The voice of ``speaker_id`` (``SYN_Snnn``) under ``seed``."""
-    return draw_speaker(np.random.default_rng([seed, _SPEAKER_TAG, int(speaker_id[5:])]))
+    """The voice of ``speaker_id`` (``SYN_Snnn``) under ``seed``; odd numbers are female.
+
+    Alternating keeps every split near half and half, so the mix of voices does not swing
+    from seed to seed with a dozen speakers.
+    """
+    number = int(speaker_id[5:])
+    rng = np.random.default_rng([seed, _SPEAKER_TAG, number])
+    return draw_speaker(rng, female=number % 2 == 1)
 
 
 def render_utterance(index: int, label: str, attack: str, speaker: Speaker,
@@ -87,25 +95,32 @@ def render_utterance(index: int, label: str, attack: str, speaker: Speaker,
         np.random.default_rng(s) for s in streams)
     timing = draw_timing(timing_rng, cfg.min_seconds, cfg.max_seconds, sample_rate)
     clean = synthesize(speech_rng, speaker, timing.speech, sample_rate)
-    active = clean.wave if label == BONAFIDE else apply_attack(attack, clean, attack_rng, sample_rate)
+    if label == BONAFIDE:
+        active = clean.wave
+    else:
+        active = apply_attack(attack, clean, attack_rng, sample_rate)
     speech = slice(timing.lead, timing.lead + timing.speech)
     wave = np.zeros(timing.total)
     wave[speech] = active
     return finish(apply_channel(wave, speech, channel_rng, sample_rate), level_rng)
 
 
-def generate_corpus(cfg: SyntheticConfig, seed: int, sample_rate: int, out_dir: Path) -> pd.DataFrame:
+def generate_corpus(cfg: SyntheticConfig, seed: int, sample_rate: int,
+                    out_dir: Path) -> pd.DataFrame:
     """Write the corpus as 16-bit FLAC under ``out_dir`` and return its protocol table.
 
     Paths in the table are relative to ``out_dir``. The same seed gives byte-identical files.
+    BLAS runs on one thread here: a threaded matrix product may sum in another order and
+    change the bytes from one machine to the next.
     """
     out_dir = Path(out_dir)
     plan = plan_corpus(cfg, seed)
     speakers = {spk: speaker_profile(seed, spk) for spk in plan["speaker"].unique()}
     for split in SPLITS:
         (out_dir / split).mkdir(parents=True, exist_ok=True)
-    for index, row in enumerate(plan.itertuples(index=False)):
-        wave = render_utterance(index, row.label, row.attack, speakers[row.speaker], cfg, seed,
-                                sample_rate)
-        sf.write(out_dir / row.path, wave, sample_rate, subtype="PCM_16", format="FLAC")
+    with threadpool_limits(limits=1):
+        for index, row in enumerate(plan.itertuples(index=False)):
+            wave = render_utterance(index, row.label, row.attack, speakers[row.speaker], cfg,
+                                    seed, sample_rate)
+            sf.write(out_dir / row.path, wave, sample_rate, subtype="PCM_16", format="FLAC")
     return plan

@@ -1,0 +1,260 @@
+"""Ablation study: every params variant over several seeds, with t-intervals across seeds."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import multiprocessing
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+from torch import nn
+from tqdm import tqdm
+
+from spectcontra.config import Config, PretrainConfig, with_overrides
+from spectcontra.conventions import BONAFIDE
+from spectcontra.metrics import cllr, compute_eer, min_dcf, roc_auc
+from spectcontra.models.detector import SpoofDetector
+from spectcontra.models.encoder import SpectralEncoder
+from spectcontra.models.heads import build_head
+from spectcontra.models.pretrainer import ContrastivePretrainer
+from spectcontra.recipe import (Features, Scored, calibrate_and_score, load_features, run_finetune,
+                                run_pretrain, subset)
+
+REFERENCE = "full_method"  # the variant the others are compared with
+CI_LEVEL = 0.95
+METRICS = ("eer", "roc_auc", "min_dcf", "cllr", "dev_eer")  # eval metrics, then dev EER
+PARAM_COLUMNS = ("params_pretrain", "params_trainable", "params_total")
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def variant_configs(cfg: Config) -> dict[str, Config]:
+    """Every variant's config: its overrides, then at scale "small" the epoch caps.
+
+    All are built before any training, so a bad override fails at once, naming its key.
+    """
+    small = cfg.ablate.small_epochs if cfg.ablate.scale == "small" else None
+    out = {}
+    for name, overrides in cfg.ablate.variants.items():
+        v = with_overrides(cfg, overrides)
+        if small is not None:
+            v = with_overrides(v, {"pretrain.epochs": min(v.pretrain.epochs, small),
+                                   "finetune.epochs": min(v.finetune.epochs, small)})
+        out[name] = v
+    return out
+
+
+def pretrains(cfg: Config) -> bool:
+    """Whether the config trains a contrastive network at all."""
+    return cfg.pretrain.contrastive_weight > 0 and cfg.pretrain.epochs > 0
+
+
+def _count(module: nn.Module, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def parameter_counts(cfg: Config, n_bins: int) -> dict[str, int]:
+    """Parameters a run trains, built from its config alone (no data, no training).
+
+    params_pretrain: the contrastive network (encoder + projections + cross-attention), 0 when
+    nothing is pretrained; params_trainable: what fine-tuning updates; params_total: the detector.
+    """
+    p = cfg.pretrain
+    encoder = SpectralEncoder(p.encoder, n_bins)
+    pretrain = (_count(ContrastivePretrainer(encoder, p.projection_dim, p.cross_attention,
+                                             p.temperature)) if pretrains(cfg) else 0)
+    # 'logreg' folds its classifier into a linear head, as training.finetune does.
+    head = "linear" if cfg.finetune.strategy == "logreg" else cfg.finetune.head
+    detector = SpoofDetector(p.encoder, p.views, n_bins, head=head,
+                             head_hidden=cfg.finetune.head_hidden)
+    detector.set_strategy(cfg.finetune.strategy)
+    return {"params_pretrain": pretrain, "params_trainable": _count(detector, True),
+            "params_total": _count(detector)}
+
+
+def capacity_matched_hidden(method: Config, n_bins: int) -> int:
+    """MLP head width giving a fully trained supervised detector (same encoder and views) as
+    many trainable parameters as ``method``'s contrastive network.
+
+    The count of an MLP head is affine in its width, so two widths give the exact solution.
+    """
+    target = parameter_counts(method, n_bins)["params_pretrain"]
+    if target == 0:
+        raise ValueError("the method config pretrains nothing: no capacity to match")
+    p = method.pretrain
+    encoder = _count(SpectralEncoder(p.encoder, n_bins))
+    in_dim = len(p.views) * p.encoder.embed_dim
+    one, two = (_count(build_head("mlp", in_dim, h, p.encoder.dropout)) for h in (1, 2))
+    return max(1, round((target - encoder - one) / (two - one)) + 1)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def t_interval(values: Sequence[float], level: float = CI_LEVEL) -> tuple[float, float, float]:
+    """(mean, low, high): Student-t interval mean +- t_{(1+level)/2, n-1} * s / sqrt(n).
+
+    s is the sample standard deviation (ddof 1). With one value the interval is undefined
+    and low and high are NaN.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("need at least one value for an interval")
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, math.nan, math.nan
+    half = float(stats.t.ppf((1.0 + level) / 2.0, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return mean, mean - half, mean + half
+
+
+def eval_metrics(scored: Scored) -> dict[str, float]:
+    """Eval EER, ROC-AUC, minDCF and Cllr of calibrated scores, and the dev EER."""
+    table = scored.eval
+    bona = table.loc[table["label"] == BONAFIDE, "score"].to_numpy()
+    spoof = table.loc[table["label"] != BONAFIDE, "score"].to_numpy()
+    return {"eer": compute_eer(bona, spoof)[0], "roc_auc": roc_auc(bona, spoof),
+            "min_dcf": min_dcf(bona, spoof), "cllr": cllr(bona, spoof),
+            "dev_eer": scored.dev_eer}
+
+
+def summarise(runs: pd.DataFrame, level: float = CI_LEVEL) -> dict[str, dict[str, Any]]:
+    """{variant: {metric_mean, metric_ci_low, metric_ci_high, ..., n_seeds, params_*}}.
+
+    Undefined interval ends (a single seed) are None, so the result is valid JSON. When the
+    reference variant ran on the same seeds, ``eer_diff_*`` is the paired interval of
+    EER(variant) - EER(reference): within a seed every variant sees the same subsets, so
+    pairing removes their share of the variance.
+    """
+    reference = (runs[runs["variant"] == REFERENCE].set_index("seed")["eer"]
+                 if REFERENCE in set(runs["variant"]) else None)
+    out: dict[str, dict[str, Any]] = {}
+    for name, group in runs.groupby("variant", sort=False):
+        row: dict[str, Any] = {"n_seeds": int(len(group))}
+        for metric in METRICS:
+            row.update(_interval_fields(metric, group[metric], level))
+        if reference is not None and set(group["seed"]) == set(reference.index):
+            diff = group.set_index("seed")["eer"] - reference
+            row.update(_interval_fields("eer_diff", diff, level))
+        for column in PARAM_COLUMNS:
+            row[column] = int(group[column].iloc[0])
+        row["seconds_mean"] = round(float(group["seconds"].mean()), 2)
+        out[str(name)] = row
+    return out
+
+
+def _interval_fields(name: str, values: pd.Series, level: float) -> dict[str, float | None]:
+    mean, low, high = t_interval(values.to_numpy(), level)
+    return {f"{name}_mean": mean, f"{name}_ci_low": None if math.isnan(low) else low,
+            f"{name}_ci_high": None if math.isnan(high) else high}
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def _sizes(cfg: Config) -> dict[str, int] | None:
+    ab = cfg.ablate
+    if ab.scale != "small":
+        return None
+    return {"train": ab.small_train_utterances, "dev": ab.small_dev_utterances,
+            "eval": ab.small_eval_utterances}
+
+
+def _subsets(feats: Features, sizes: dict[str, int], seed: int) -> Features:
+    """Seeded class-stratified subsets of train (with its augmented copy), dev and eval."""
+    train = subset(feats.train, sizes["train"], seed)
+    aug = None if feats.train_aug is None else subset(feats.train_aug, sizes["train"], seed)
+    # subset() picks rows from the index alone, so the augmented copy keeps its pairing
+    if aug is not None and not aug.index["utt_id"].equals(train.index["utt_id"]):
+        raise ValueError("train and train_aug subsets differ: the feature store is inconsistent")
+    return dataclasses.replace(feats, train=train, train_aug=aug,
+                               dev=subset(feats.dev, sizes["dev"], seed),
+                               eval=subset(feats.eval, sizes["eval"], seed))
+
+
+def tasks(configs: dict[str, Config], seeds: Sequence[int]) -> list[tuple[int, tuple[str, ...]]]:
+    """(seed, variants sharing one pretrain config) units of work, the largest first.
+
+    A unit pretrains once and fine-tunes each of its variants on that encoder, so variants
+    that change only fine-tuning cost no extra pretraining.
+    """
+    groups: dict[PretrainConfig, list[str]] = {}
+    for name, c in configs.items():
+        groups.setdefault(c.pretrain, []).append(name)
+    units = [(seed, tuple(names)) for seed in seeds for names in groups.values()]
+    return sorted(units, key=lambda u: -len(u[1]))  # big units first balance the workers
+
+
+def run_group(cfg: Config, features_dir: Path, seed: int,
+              names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One row per variant in ``names``: pretrain once, then fine-tune, calibrate and score each.
+
+    Every run is seeded from ``seed`` alone, so its result does not depend on what ran before
+    it or in which process. ``seconds`` of the first row includes the pretraining.
+    """
+    configs = variant_configs(cfg)
+    pretrain_cfg = configs[names[0]].pretrain
+    if any(configs[n].pretrain != pretrain_cfg for n in names):
+        raise ValueError(f"variants {names} do not share one pretrain config")
+    feats = load_features(features_dir, pretrain_cfg.views, with_aug=True)
+    sizes = _sizes(cfg)
+    if sizes is not None:
+        feats = _subsets(feats, sizes, seed)
+    n_bins = feats.train.views[pretrain_cfg.views[0]].shape[1]
+    counts = {f"n_{s}": len(getattr(feats, s).index) for s in ("train", "dev", "eval")}
+    start = time.perf_counter()
+    encoder, _ = run_pretrain(feats, pretrain_cfg, seed)
+    rows = []
+    for i, name in enumerate(names):
+        detector, _ = run_finetune(encoder, feats, configs[name].finetune, seed)
+        scored = calibrate_and_score(detector, feats, configs[name].finetune.calibration)
+        rows.append({"variant": name, "seed": seed, **eval_metrics(scored),
+                     "params_pretrain": parameter_counts(configs[name], n_bins)["params_pretrain"],
+                     "params_trainable": _count(detector, True), "params_total": _count(detector),
+                     **counts, "pretrain_cached": i > 0,
+                     "seconds": round(time.perf_counter() - start, 2)})
+        start = time.perf_counter()
+    return rows
+
+
+def run_ablation(cfg: Config, features_dir: Path,
+                 progress: bool = False) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """Train, calibrate and score every (variant, seed); return the runs table and its summary.
+
+    At scale "small" each seed draws class-stratified subsets of train, dev and eval
+    (``ablate.small_*_utterances``) that every variant shares, so variants are paired and
+    the interval across seeds includes the sampling of the subsets. With
+    ``common.threads`` > 1 the units of :func:`tasks` run in that many single-threaded
+    processes: scoring is memory-bound and gains nothing from intra-op threads, while
+    independent runs use both cores. Results are the same either way.
+    """
+    configs = variant_configs(cfg)  # a bad override fails here, before any training
+    units = tasks(configs, cfg.ablate.seeds)
+    workers = min(cfg.common.threads, len(units))
+    rows: list[dict[str, Any]] = []
+    bar = tqdm(total=len(configs) * len(cfg.ablate.seeds), desc="ablate", disable=not progress)
+    if workers == 1:
+        for seed, names in units:
+            rows += run_group(cfg, features_dir, seed, names)
+            bar.update(len(names))
+    else:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            futures = [pool.submit(run_group, cfg, features_dir, seed, names)
+                       for seed, names in units]
+            for future in as_completed(futures):
+                rows += future.result()
+                bar.update(len(rows) - bar.n)
+    bar.close()
+    order = {name: i for i, name in enumerate(configs)}  # params.yaml order, then seed order
+    rows.sort(key=lambda r: (order[r["variant"]], cfg.ablate.seeds.index(r["seed"])))
+    runs = pd.DataFrame(rows)
+    return runs, summarise(runs)

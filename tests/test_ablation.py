@@ -1,0 +1,289 @@
+"""Ablation on a tiny fake feature store: table, summary, caching, determinism, capacity match."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import spectcontra.ablation as ablation
+import spectcontra.stage as stage_runner
+from spectcontra.ablation import (METRICS, REFERENCE, capacity_matched_hidden, parameter_counts,
+                                  run_ablation, summarise, t_interval, tasks, variant_configs)
+from spectcontra.ablation_report import markdown_table, plot_ablation
+from spectcontra.config import VIEWS, Config, load_config, with_overrides
+from spectcontra.featstore import AUG, INDEX_COLUMNS, array_path, index_path
+from spectcontra.io_utils import write_json_atomic
+from stages import ablate as ablate_stage
+from tests.conftest import ROOT
+
+torch.set_num_threads(1)
+
+BINS, FRAMES = 16, 40
+SIZES = {"train": 48, "dev": 30, "eval": 40}
+SEEDS = (1, 2)
+SMALL = {"train": 36, "dev": 24, "eval": 32}
+TINY_VARIANTS = {REFERENCE: {}, "head_linear": {"finetune.head": "linear"}}
+TINY = {
+    "common.threads": 1,  # in-process, so monkeypatching spectcontra.ablation reaches the runs
+    "pretrain.encoder.channels": [4, 8], "pretrain.encoder.embed_dim": 16,
+    "pretrain.encoder.heads": 2, "pretrain.projection_dim": 8, "pretrain.batch_size": 16,
+    "pretrain.augment.time_mask": 6, "pretrain.augment.freq_mask": 3,
+    "finetune.batch_size": 16, "finetune.head_hidden": 8,
+    "ablate.seeds": list(SEEDS), "ablate.scale": "small",
+    **{f"ablate.small_{s}_utterances": n for s, n in SMALL.items()}, "ablate.small_epochs": 3,
+    "ablate.variants": TINY_VARIANTS,
+}
+
+
+def write_store(root: Path, sizes: dict[str, int], bins: int, frames: int, seed: int) -> Path:
+    """A feature store as preprocess writes it: bona fide carries extra energy in the top bins."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for split, n in sizes.items():
+        target = (rng.random(n) < 0.4).astype(np.int64)
+        target[:2] = (1, 0)  # both classes, whatever the draw
+        index = pd.DataFrame({
+            "utt_id": [f"{split}_{i:04d}" for i in range(n)],
+            "label": np.where(target == 1, "bonafide", "spoof"),
+            "attack": np.where(target == 1, "-", np.where(np.arange(n) % 2, "A01", "A02")),
+            "speaker": [f"spk{i % 3}" for i in range(n)],
+            "target": target,
+        })
+        index.loc[:, list(INDEX_COLUMNS)].to_csv(index_path(root, split), index=False)
+        for name in (split, AUG) if split == "train" else (split,):
+            for view in VIEWS:
+                x = rng.normal(size=(n, bins, frames)).astype(np.float32)
+                x[target == 1, -4:, :] += 2.0
+                np.save(array_path(root, name, view), x.astype(np.float16))
+    stats = {v: {"mean": [0.0] * bins, "std": [1.0] * bins} for v in VIEWS}
+    write_json_atomic(root / "settings.json",
+                      {"views": list(VIEWS), "stats": stats, "signal_augment": True})
+    return root
+
+
+def tiny_config() -> Config:
+    cfg = load_config(ROOT / "params.yaml")
+    return with_overrides(cfg, TINY)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    return write_store(tmp_path_factory.mktemp("features"), SIZES, BINS, FRAMES, seed=0)
+
+
+@pytest.fixture(scope="module")
+def ablated(store: Path) -> tuple[pd.DataFrame, dict, list[tuple]]:
+    """One run of the tiny ablation, recording each pretraining call's (seed, n utterances)."""
+    calls: list[tuple] = []
+    real = ablation.run_pretrain
+
+    def counting(feats, cfg, seed, progress=False):
+        calls.append((seed, len(feats.train.index)))
+        return real(feats, cfg, seed, progress)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ablation, "run_pretrain", counting)
+        runs, summary = run_ablation(tiny_config(), store, progress=False)
+    return runs, summary, calls
+
+
+def test_runs_table_has_one_row_per_variant_and_seed(ablated) -> None:
+    runs, _, _ = ablated
+    assert runs.shape[0] == len(TINY_VARIANTS) * len(SEEDS)
+    assert list(runs["variant"]) == [v for v in TINY_VARIANTS for _ in SEEDS]
+    assert list(runs["seed"]) == list(SEEDS) * len(TINY_VARIANTS)
+    expected = {"variant", "seed", *METRICS, "params_pretrain", "params_trainable",
+                "params_total", "n_train", "n_dev", "n_eval", "pretrain_cached", "seconds"}
+    assert set(runs.columns) == expected
+    for split, n in SMALL.items():
+        assert (runs[f"n_{split}"] == n).all(), split
+    for metric in ("eer", "dev_eer", "roc_auc"):
+        assert runs[metric].between(0, 1).all(), metric
+    assert (runs["cllr"] > 0).all() and (runs["min_dcf"] >= 0).all()
+    # the planted signal is easy: a trained detector must beat chance on eval
+    assert runs["roc_auc"].mean() > 0.7
+
+
+def test_parameter_counts_match_the_trained_detectors(ablated) -> None:
+    runs, _, _ = ablated
+    configs = variant_configs(tiny_config())
+    for _, row in runs.iterrows():
+        counts = parameter_counts(configs[row["variant"]], BINS)
+        assert {k: row[k] for k in counts} == counts
+    head = runs.set_index("variant")["params_trainable"]
+    assert head[REFERENCE].iloc[0] > head["head_linear"].iloc[0]  # MLP head beats linear head
+
+
+def test_summary_has_intervals_for_every_variant(ablated) -> None:
+    runs, summary, _ = ablated
+    assert list(summary) == list(TINY_VARIANTS)
+    for name, s in summary.items():
+        assert s["n_seeds"] == len(SEEDS)
+        for metric in METRICS:
+            eer = runs.loc[runs["variant"] == name, metric]
+            assert s[f"{metric}_mean"] == pytest.approx(eer.mean())
+            assert s[f"{metric}_ci_low"] <= s[f"{metric}_mean"] <= s[f"{metric}_ci_high"]
+    assert summary[REFERENCE]["eer_diff_mean"] == 0.0
+    json.dumps(summary, allow_nan=False)  # valid JSON for dvc metrics
+
+
+def test_pretraining_is_shared_by_variants_that_differ_only_in_finetuning(ablated) -> None:
+    runs, _, calls = ablated
+    assert sorted(calls) == [(seed, SMALL["train"]) for seed in SEEDS]  # once per seed, not per run
+    cached = runs.set_index("variant")["pretrain_cached"]
+    assert not cached[REFERENCE].any() and cached["head_linear"].all()
+
+
+def test_ablation_is_deterministic_in_process_and_in_worker_processes(ablated, store: Path) -> None:
+    runs, _, _ = ablated
+    again, _ = run_ablation(tiny_config(), store, progress=False)
+    pd.testing.assert_frame_equal(runs.drop(columns="seconds"), again.drop(columns="seconds"))
+    parallel, _ = run_ablation(with_overrides(tiny_config(), {"common.threads": 2}), store)
+    pd.testing.assert_frame_equal(runs.drop(columns="seconds"), parallel.drop(columns="seconds"))
+
+
+def test_tasks_group_variants_by_pretrain_config() -> None:
+    configs = variant_configs(load_config(ROOT / "params.yaml"))
+    units = tasks(configs, (1, 2))
+    shared = ("full_method", "head_linear", "head_large", "frozen", "full_finetune",
+              "frozen_logreg")
+    assert units[:2] == [(1, shared), (2, shared)]  # the largest units go first
+    assert (1, ("supervised_only", "capacity_control")) in units
+    assert sorted(n for seed, names in units if seed == 1 for n in names) == sorted(configs)
+
+
+def test_t_interval_against_hand_computation() -> None:
+    # mean 0.7/3; s^2 = (0.1333^2 + 0.0333^2 + 0.1667^2) / 2 = 0.0233...; t(0.975, 2) = 4.3027
+    mean, low, high = t_interval([0.1, 0.2, 0.4], 0.95)
+    half = 4.302652729911275 * math.sqrt(0.07 / 3) / math.sqrt(3)
+    assert mean == pytest.approx(0.7 / 3)
+    assert (low, high) == pytest.approx((0.7 / 3 - half, 0.7 / 3 + half))
+    assert t_interval([0.3, 0.3, 0.3]) == pytest.approx((0.3, 0.3, 0.3))
+    one = t_interval([0.25])
+    assert one[0] == 0.25 and math.isnan(one[1]) and math.isnan(one[2])
+    with pytest.raises(ValueError):
+        t_interval([])
+
+
+def test_summary_pairs_differences_by_seed_and_nulls_single_seed_intervals() -> None:
+    base = {"roc_auc": 0.9, "min_dcf": 0.5, "cllr": 0.8, "dev_eer": 0.1, "params_pretrain": 10,
+            "params_trainable": 5, "params_total": 7, "seconds": 1.0}
+    eers = {REFERENCE: [0.10, 0.20, 0.30], "other": [0.13, 0.22, 0.34], "solo": [0.5]}
+    runs = pd.DataFrame([{**base, "variant": v, "seed": s, "eer": e}
+                         for v, values in eers.items() for s, e in zip((1, 2, 3), values)])
+    summary = summarise(runs)
+    expected = t_interval([0.03, 0.02, 0.04])
+    got = tuple(summary["other"][f"eer_diff_{k}"] for k in ("mean", "ci_low", "ci_high"))
+    assert got == pytest.approx(expected)
+    assert summary["solo"]["eer_ci_low"] is None and "eer_diff_mean" not in summary["solo"]
+
+
+def test_capacity_control_matches_the_contrastive_network_in_default_params() -> None:
+    cfg = load_config(ROOT / "params.yaml")
+    configs = variant_configs(cfg)
+    n_bins = cfg.preprocess.n_mels
+    assert cfg.preprocess.n_linear == n_bins  # one shared encoder for both views
+    control_cfg = configs["capacity_control"]
+    method = parameter_counts(configs[REFERENCE], n_bins)
+    control = parameter_counts(control_cfg, n_bins)
+    assert control["params_pretrain"] == 0 and control_cfg.finetune.strategy == "full"
+    assert control["params_trainable"] == control["params_total"]  # everything trains
+    assert abs(control["params_trainable"] / method["params_pretrain"] - 1) < 0.10
+    assert control_cfg.finetune.head_hidden == capacity_matched_hidden(configs[REFERENCE], n_bins)
+
+
+def _changed(a: Any, b: Any, prefix: str = "") -> set[str]:
+    """Dotted keys whose values differ between two config dataclasses."""
+    if dataclasses.is_dataclass(a):
+        return set().union(*(_changed(getattr(a, f.name), getattr(b, f.name),
+                                      f"{prefix}{f.name}.") for f in dataclasses.fields(a)))
+    return set() if a == b else {prefix.rstrip(".")}
+
+
+AUG_KEYS = {f"pretrain.augment.{k}" for k in
+            ("time_mask", "freq_mask", "gain_db", "noise_std", "signal_effects")}
+
+
+@pytest.mark.parametrize("name, changed, check", [
+    ("supervised_only", {"pretrain.contrastive_weight", "finetune.strategy"},
+     lambda c: c.pretrain.contrastive_weight == 0 and c.finetune.strategy == "full"),
+    ("no_cross_attention", {"pretrain.cross_attention"}, lambda c: not c.pretrain.cross_attention),
+    ("one_view", {"pretrain.views"}, lambda c: len(c.pretrain.views) == 1),
+    ("aug_none", AUG_KEYS, lambda c: not any(dataclasses.asdict(c.pretrain.augment).values())),
+    ("aug_masks", AUG_KEYS - {"pretrain.augment.time_mask", "pretrain.augment.freq_mask"},
+     lambda c: c.pretrain.augment.gain_db == c.pretrain.augment.noise_std == 0
+     and not c.pretrain.augment.signal_effects),
+    ("aug_masks_signal", {"pretrain.augment.gain_db", "pretrain.augment.noise_std"},
+     lambda c: c.pretrain.augment.signal_effects and c.pretrain.augment.time_mask > 0),
+    ("head_linear", {"finetune.head"}, lambda c: c.finetune.head == "linear"),
+    ("head_large", {"finetune.head_hidden"},
+     lambda c: c.finetune.head == "mlp" and c.finetune.head_hidden > 32),
+    ("frozen", {"finetune.strategy"}, lambda c: c.finetune.strategy == "frozen"),
+    ("full_finetune", {"finetune.strategy"}, lambda c: c.finetune.strategy == "full"),
+    ("frozen_logreg", {"finetune.strategy"}, lambda c: c.finetune.strategy == "logreg"),
+    ("capacity_control", {"pretrain.contrastive_weight", "finetune.strategy",
+                          "finetune.head_hidden"}, lambda c: c.pretrain.contrastive_weight == 0),
+])
+def test_each_default_variant_changes_only_what_it_ablates(name, changed, check) -> None:
+    configs = variant_configs(load_config(ROOT / "params.yaml"))
+    reference = configs[REFERENCE]
+    assert (reference.pretrain.views, reference.finetune.strategy) == (("mel", "linear"), "partial")
+    assert reference.finetune.head == "mlp" and reference.pretrain.augment.signal_effects
+    assert _changed(configs[name], reference) == changed
+    assert check(configs[name])
+
+
+def test_default_run_has_at_least_three_seeds_and_small_scale_caps_epochs() -> None:
+    cfg = load_config(ROOT / "params.yaml")
+    assert len(cfg.ablate.seeds) >= 3 and cfg.ablate.scale == "small"
+    small = variant_configs(cfg)[REFERENCE]
+    assert small.pretrain.epochs == min(cfg.pretrain.epochs, cfg.ablate.small_epochs)
+    assert small.finetune.epochs == min(cfg.finetune.epochs, cfg.ablate.small_epochs)
+    full = variant_configs(with_overrides(cfg, {"ablate.scale": "full"}))[REFERENCE]
+    assert (full.pretrain.epochs, full.finetune.epochs) == (cfg.pretrain.epochs,
+                                                            cfg.finetune.epochs)
+
+
+def test_report_table_and_figure(ablated, tmp_path: Path) -> None:
+    runs, summary, _ = ablated
+    table = markdown_table(summary).splitlines()
+    assert len(table) == 2 + len(summary) and "95% t-CI" in table[0]
+    assert table[2].startswith(f"| **{REFERENCE}** |") and table[3].startswith("| head_linear |")
+    eer = summary["head_linear"]["eer_mean"] * 100
+    assert f"| {eer:.2f} [" in table[3]
+    path = tmp_path / "ablation.png"
+    plot_ablation(runs, summary, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_stage_writes_metrics_runs_and_plot(store: Path, tmp_path: Path, params_raw: dict,
+                                            write_params, monkeypatch) -> None:
+    raw = params_raw
+    raw["common"]["threads"] = 1
+    for key, value in TINY.items():
+        *parents, leaf = key.split(".")
+        node = raw
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    monkeypatch.setattr(stage_runner, "track_energy",
+                        lambda stage, path: contextlib.nullcontext())  # CodeCarbon is slow
+    out = {k: tmp_path / name for k, name in
+           (("metrics", "ablation.json"), ("runs", "runs.csv"), ("plot", "ablation.png"))}
+    argv = ["--params", str(write_params(raw)), "--features", str(store),
+            "--energy", str(tmp_path / "energy.json")]
+    argv += [a for k, path in out.items() for a in (f"--{k}", str(path))]
+    assert ablate_stage.main(argv) == 0
+    summary = json.loads(out["metrics"].read_text())
+    assert list(summary) == list(TINY_VARIANTS)
+    assert len(pd.read_csv(out["runs"])) == len(TINY_VARIANTS) * len(SEEDS)
+    assert out["plot"].read_bytes()[:4] == b"\x89PNG"
