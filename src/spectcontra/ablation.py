@@ -127,18 +127,19 @@ def eval_metrics(scored: Scored) -> dict[str, float]:
 
 
 def summarise(runs: pd.DataFrame, level: float = CI_LEVEL) -> dict[str, dict[str, Any]]:
-    """{variant: {metric_mean, metric_ci_low, metric_ci_high, ..., n_seeds, params_*}}.
+    """{variant: {metric_mean, metric_ci_low, metric_ci_high, ..., n_seeds, params_*, order}}.
 
-    Undefined interval ends (a single seed) are None, so the result is valid JSON. When the
-    reference variant ran on the same seeds, ``eer_diff_*`` is the paired interval of
-    EER(variant) - EER(reference): within a seed every variant sees the same subsets, so
-    pairing removes their share of the variance.
+    ``order`` is the variant's position in ``runs`` (params.yaml order), which JSON files
+    written with sorted keys would otherwise lose. Undefined interval ends (a single seed)
+    are None, so the result is valid JSON. When the reference variant ran on the same seeds,
+    ``eer_diff_*`` is the paired interval of EER(variant) - EER(reference): within a seed
+    every variant sees the same subsets, so pairing removes their share of the variance.
     """
     reference = (runs[runs["variant"] == REFERENCE].set_index("seed")["eer"]
                  if REFERENCE in set(runs["variant"]) else None)
     out: dict[str, dict[str, Any]] = {}
-    for name, group in runs.groupby("variant", sort=False):
-        row: dict[str, Any] = {"n_seeds": int(len(group))}
+    for order, (name, group) in enumerate(runs.groupby("variant", sort=False)):
+        row: dict[str, Any] = {"order": order, "n_seeds": int(len(group))}
         for metric in METRICS:
             row.update(_interval_fields(metric, group[metric], level))
         if reference is not None and set(group["seed"]) == set(reference.index):

@@ -21,10 +21,15 @@ METHOD_COLOUR, OTHER_COLOUR, SEED_COLOUR = "tab:orange", "tab:blue", "0.15"
 Summary = Mapping[str, Mapping[str, Any]]
 
 
+def in_order(summary: Summary) -> list[str]:
+    """Variant names in params.yaml order (``order``), whatever order the mapping has."""
+    return sorted(summary, key=lambda n: summary[n].get("order", 0))
+
+
 def plot_ablation(runs: pd.DataFrame, summary: Summary, path: str | Path) -> None:
     """Horizontal bars of mean eval EER (%) per variant, t-interval error bars and one dot per
     seed; the reference (full method) is highlighted and its mean drawn as a dashed line."""
-    names = list(summary)
+    names = in_order(summary)
     y = np.arange(len(names))
     mean = np.array([summary[n]["eer_mean"] for n in names]) * 100
     low = np.array([_or_nan(summary[n]["eer_ci_low"]) for n in names]) * 100
@@ -54,7 +59,8 @@ def plot_ablation(runs: pd.DataFrame, summary: Summary, path: str | Path) -> Non
     n_seeds = max(int(summary[n]["n_seeds"]) for n in names)
     ax.set_title(f"Ablation: mean eval EER over {n_seeds} seeds")
     ax.grid(True, axis="x", alpha=0.3)
-    ax.legend(loc="lower right", fontsize="small")
+    # below the axes, where it cannot hide a bar or an error bar
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize="small")
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
@@ -68,7 +74,8 @@ def markdown_table(summary: Summary) -> str:
         "| ROC-AUC | minDCF | Params: pretrain / fine-tuned |",
         "|---|---|---|---|---|---|",
     ]
-    for name, s in summary.items():
+    for name in in_order(summary):
+        s = summary[name]
         label = f"**{name}**" if name == REFERENCE else name
         diff = (_interval(s, "eer_diff", 100, 2) if name != REFERENCE and "eer_diff_mean" in s
                 else "-")
