@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import pickle
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from scipy.special import expit
 from torch import Tensor, nn
 
 from spectcontra.audio import load_audio, trim_silence
 from spectcontra.calibration import Calibration
-# Also imported from here by older callers (overlay, interpret, tests), hence WINDOW_BATCH.
-from spectcontra.clips import (MAX_SECONDS, WINDOW_BATCH, Detection, check_wave, window_crops,
-                               window_starts)
+from spectcontra.clips import MAX_SECONDS, Decisions, check_wave, window_crops, window_starts
 from spectcontra.config import VIEWS, PreprocessConfig
-from spectcontra.conventions import BONAFIDE, SPOOF
 from spectcontra.features import FeatureExtractor, normalize
 from spectcontra.models.checkpoint import load_checkpoint
 
@@ -39,7 +34,7 @@ def feature_config(settings: dict[str, Any]) -> PreprocessConfig:
     )
 
 
-class Detector:
+class Detector(Decisions):
     """A loaded detector checkpoint: waveform in, calibrated score (LLR) and decision out.
 
     Clips no longer than the training crop are tiled to it with ``crop_or_pad``, as in
@@ -153,25 +148,3 @@ class Detector:
         starts = window_starts(wave.size, window, hop)
         centres = (starts + min(window, wave.size) / 2) / self.sample_rate
         return centres, self.calibration.apply(self._window_logits(wave, window, starts))
-
-    def prob_bonafide(self, score: float) -> float:
-        """P(bona fide | x) under equal priors: the sigmoid of the calibrated LLR."""
-        return float(expit(score))
-
-    def decide(self, score: float) -> str:
-        return BONAFIDE if score > self.threshold else SPOOF
-
-    def detect(self, wave: np.ndarray) -> Detection:
-        """Score, probability and decision of a clip, timed from waveform to score."""
-        start = time.perf_counter()
-        score = self.score_wave(wave)
-        latency_ms = (time.perf_counter() - start) * 1e3
-        return Detection(score=score, p_bonafide=self.prob_bonafide(score),
-                         decision=self.decide(score), latency_ms=latency_ms,
-                         audio_seconds=wave.size / self.sample_rate)
-
-    def warm_up(self) -> None:
-        """One throw-away pass, so the first timed file is not charged torch's lazy set-up."""
-        noise = np.random.default_rng(0).standard_normal(self.crop_samples)
-        self.score_wave(noise.astype(np.float32))
-

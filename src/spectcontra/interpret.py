@@ -16,7 +16,8 @@ from torch import nn
 
 from spectcontra.conventions import BONAFIDE, SPOOF
 from spectcontra.featstore import Split
-from spectcontra.inference import Detector, window_starts
+from spectcontra.clips import window_starts
+from spectcontra.inference import Detector
 from spectcontra.io_utils import atomic_path
 from spectcontra.metrics import compute_eer
 from spectcontra.models.detector import ArrayLike, score

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,8 +13,7 @@ import numpy as np
 import onnxruntime as ort
 
 from spectcontra.audio import AudioError, load_audio, trim_silence
-from spectcontra.clips import MAX_SECONDS, Detection, check_wave, window_crops, window_starts
-from spectcontra.conventions import BONAFIDE, SPOOF
+from spectcontra.clips import MAX_SECONDS, Decisions, check_wave, window_crops, window_starts
 from spectcontra.memory import report_own_peak_rss
 
 INPUT_NAME = "wave"  # (batch, samples) float32 at the model's sample rate
@@ -31,7 +28,7 @@ class ModelFileError(ValueError):
     """A file that exists but is not an ONNX detector written by ``spectcontra.export``."""
 
 
-class OnnxDetector:
+class OnnxDetector(Decisions):
     """An exported detector: waveform in, calibrated score (LLR) and decision out.
 
     Scores match :class:`spectcontra.inference.Detector` on the same wave: the same clip
@@ -119,28 +116,6 @@ class OnnxDetector:
         starts = window_starts(wave.size, self.crop_samples, self.crop_samples // 2)
         crops = window_crops(wave, self.crop_samples, starts, self.crop_samples)
         return float(np.concatenate([self.score_batch(batch) for batch in crops]).mean())
-
-    def prob_bonafide(self, score: float) -> float:
-        """P(bona fide | x) under equal priors: the sigmoid of the calibrated LLR."""
-        return float(0.5 * (1.0 + math.tanh(0.5 * score)))  # overflow-free logistic
-
-    def decide(self, score: float) -> str:
-        return BONAFIDE if score > self.threshold else SPOOF
-
-    def detect(self, wave: np.ndarray) -> Detection:
-        """Score, probability and decision of a clip, timed from waveform to score."""
-        start = time.perf_counter()
-        score = self.score_wave(wave)
-        latency_ms = (time.perf_counter() - start) * 1e3
-        return Detection(score=score, p_bonafide=self.prob_bonafide(score),
-                         decision=self.decide(score), latency_ms=latency_ms,
-                         audio_seconds=wave.size / self.sample_rate)
-
-    def warm_up(self) -> None:
-        """One throw-away pass, so the first timed file is not charged the session's set-up."""
-        noise = np.random.default_rng(0).standard_normal(self.crop_samples)
-        self.score_wave(noise.astype(np.float32))
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Score one file; print its score as JSON, then this process's peak RSS as JSON.

@@ -11,7 +11,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
-from spectcontra.inference import Detection, Detector
+from spectcontra.clips import Detection
+from spectcontra.inference import Detector
 from spectcontra.interpret import ClipExplanation, band_centres_hz, explain_clip
 from spectcontra.io_utils import atomic_path
 
