@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from spectcontra.ablation import run_ablation
-from spectcontra.ablation_report import plot_ablation
 from spectcontra.config import Config
+from spectcontra.experiments.ablation import run_ablation
+from spectcontra.experiments.ablation_report import plot_ablation
 from spectcontra.io_utils import atomic_path, write_json_atomic
 from spectcontra.stage import parser, run_stage
 

@@ -10,9 +10,10 @@ from tqdm import tqdm
 
 from spectcontra.audio import AudioError, load_audio
 from spectcontra.config import Config
+from spectcontra.conventions import MAX_AUDIO_SECONDS
+from spectcontra.data.protocol import read_protocol
+from spectcontra.data.shortcuts import audit, cue_table
 from spectcontra.io_utils import atomic_path, write_json_atomic
-from spectcontra.protocol import read_protocol
-from spectcontra.shortcuts import audit, cue_table
 from spectcontra.stage import parser, run_stage
 
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
             # The audit reads the files as shipped: no trimming, no crop.
             try:
                 wave = load_audio(args.raw_dir / row.path, cfg.common.sample_rate,
-                                  cfg.preprocess.max_seconds)
+                                  MAX_AUDIO_SECONDS)
             except AudioError:
                 if cfg.preprocess.bad_audio == "error":
                     raise

@@ -10,23 +10,26 @@ import numpy as np
 import pandas as pd
 
 from spectcontra.baselines.classic import ClassicBaseline
-from spectcontra.baselines.green_ai import (WeightsUnavailable, fit_select_score,
-                                            layer_embeddings, load_frontend)
+from spectcontra.baselines.green_ai import (
+    WeightsUnavailable,
+    fit_select_score,
+    layer_embeddings,
+    load_frontend,
+)
 from spectcontra.config import Config
 from spectcontra.conventions import SPLITS, label_to_target
-from spectcontra.io_utils import atomic_path, write_json_atomic
-from spectcontra.preprocessing import PreprocessReport, cropped_waves
-from spectcontra.protocol import read_protocol
-from spectcontra.calibration import fit_calibration
-from spectcontra.recipe import (calibrate_and_score, load_features, run_finetune, run_pretrain,
-                                score_table)
+from spectcontra.data.protocol import read_protocol
+from spectcontra.evaluation.calibration import fit_calibration
+from spectcontra.evaluation.scores import score_table, write_scores, write_status
+from spectcontra.features.preprocess import PreprocessReport, cropped_waves
+from spectcontra.io_utils import write_json_atomic
 from spectcontra.stage import parser, run_stage
-
-
-def _write(out_dir: Path, name: str, tables: dict[str, pd.DataFrame]) -> None:
-    for split, table in tables.items():
-        with atomic_path(out_dir / f"{name}_{split}.csv") as tmp:
-            table.to_csv(tmp, index=False)
+from spectcontra.training.recipe import (
+    calibrate_and_score,
+    load_features,
+    run_finetune,
+    run_pretrain,
+)
 
 
 def _calibrated(index: dict[str, pd.DataFrame], raw: dict[str, np.ndarray],
@@ -58,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         encoder, _ = run_pretrain(feats, sup_pretrain, cfg.common.seed)
         detector, _ = run_finetune(encoder, feats, sup_finetune, cfg.common.seed, progress=True)
         scored = calibrate_and_score(detector, feats, sup_finetune.calibration)
-        _write(out, "supervised_only", {"dev": scored.dev, "eval": scored.eval})
+        write_scores(out, system="supervised_only", tables={"dev": scored.dev, "eval": scored.eval})
         metrics["supervised_only_dev_eer"] = scored.dev_eer
 
         # Waveforms exactly as the features saw them (same crops, same skipped files).
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         classic.fit(waves["train"], index["train"]["target"].to_numpy())
         raw = {s: classic.score(waves[s]) for s in ("dev", "eval")}
         name = f"lfcc_{cfg.baselines.classic.classifier}"
-        _write(out, name, _calibrated(index, raw, cfg.finetune.calibration))
+        write_scores(out, system=name, tables=_calibrated(index, raw, cfg.finetune.calibration))
 
         green = cfg.baselines.green_ai
         if green.enabled:
@@ -90,14 +93,14 @@ def main(argv: list[str] | None = None) -> int:
                 y = {s: index[s]["target"].to_numpy() for s in SPLITS}
                 res = fit_select_score(emb["train"], y["train"], emb["dev"], y["dev"], emb["eval"],
                                        green.classifiers, cfg.common.seed)
-                _write(out, "green_ai_wav2vec2",
+                write_scores(out, system="green_ai_wav2vec2", tables=
                        _calibrated(index, {"dev": res.dev_scores, "eval": res.eval_scores},
                                    cfg.finetune.calibration))
                 metrics.update(green_ai_layer=res.layer, green_ai_dev_eer=res.dev_eer)
         else:
             not_run["green_ai_wav2vec2"] = "disabled in params (baselines.green_ai.enabled)"
         metrics["green_ai_ran"] = int("green_ai_wav2vec2" not in not_run)
-        write_json_atomic(out / "status.json", {"not_run": not_run})
+        write_status(out, not_run)
         write_json_atomic(args.metrics, metrics)
 
     return run_stage("baselines", args, body)

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from spectcontra.config import Config
+from spectcontra.data.protocol import write_protocol
 from spectcontra.io_utils import atomic_dir
-from spectcontra.protocol import write_protocol
 from spectcontra.stage import parser, run_stage
 
 

@@ -5,24 +5,26 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from spectcontra.config import Config
-from spectcontra.evaluation import evaluate_scores
-from spectcontra.io_utils import atomic_path, read_json, write_json_atomic
-from spectcontra.plots import markdown_table, plot_all
+from spectcontra.evaluation.evaluate import evaluate_scores
+from spectcontra.evaluation.plots import markdown_table, plot_all
+from spectcontra.evaluation.scores import (
+    SCORED_SPLITS,
+    baseline_files,
+    read_scores,
+    read_status,
+    score_path,
+)
+from spectcontra.io_utils import atomic_path, write_json_atomic
 from spectcontra.stage import parser, run_stage
 
 MAIN = "spectcontra"
 
 
-def _score_files(scores_dir: Path, baselines_dir: Path) -> dict[str, tuple[Path, Path]]:
-    """System name -> (dev, eval) score files; baselines that did not run have none."""
-    systems = {MAIN: (scores_dir / "dev.csv", scores_dir / "eval.csv")}
-    for dev in sorted(baselines_dir.glob("*_dev.csv")):
-        name = dev.name.removesuffix("_dev.csv")
-        systems[name] = (dev, baselines_dir / f"{name}_eval.csv")
-    return systems
+def _score_files(scores_dir: Path, baselines_dir: Path) -> dict[str, dict[str, Path]]:
+    """System name -> {split: score file}; baselines that did not run have none."""
+    main = {s: score_path(scores_dir, s) for s in SCORED_SPLITS}
+    return {MAIN: main, **baseline_files(baselines_dir)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,13 +40,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def body(cfg: Config) -> None:
         flat_by_system, curves_by_system = {}, {}
-        for name, (dev, eval_) in _score_files(args.scores_dir, args.baselines_dir).items():
-            flat, curves = evaluate_scores(pd.read_csv(dev, dtype={"utt_id": str, "attack": str}),
-                                           pd.read_csv(eval_, dtype={"utt_id": str, "attack": str}),
+        for name, files in _score_files(args.scores_dir, args.baselines_dir).items():
+            flat, curves = evaluate_scores(read_scores(files["dev"]), read_scores(files["eval"]),
                                            cfg.evaluate, cfg.common.seed)
             flat_by_system[name], curves_by_system[name] = flat, curves
-        status = args.baselines_dir / "status.json"
-        not_run = read_json(status).get("not_run", {}) if status.exists() else {}
+        not_run = read_status(args.baselines_dir)
         args.curves_dir.mkdir(parents=True, exist_ok=True)
         for kind, table in curves_by_system[MAIN].items():
             with atomic_path(args.curves_dir / f"{kind}.csv") as tmp:

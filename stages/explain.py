@@ -6,13 +6,23 @@ import sys
 from pathlib import Path
 
 from spectcontra.config import Config
-from spectcontra.featstore import load_split
-from spectcontra.inference import Detector
-from spectcontra.interpret import band_occlusion, pick_examples, plot_band_importance, top_bands
+from spectcontra.conventions import (
+    MAX_AUDIO_SECONDS,
+    OVERLAY_HOP_SECONDS,
+    OVERLAY_WINDOW_SECONDS,
+)
+from spectcontra.data.protocol import read_protocol
+from spectcontra.explain.interpret import (
+    band_occlusion,
+    pick_examples,
+    plot_band_importance,
+    top_bands,
+)
+from spectcontra.explain.overlay import save_detection_png
+from spectcontra.features.store import load_split
+from spectcontra.inference.torch_detector import Detector
 from spectcontra.io_utils import atomic_dir, atomic_path, write_json_atomic
 from spectcontra.models.detector import score
-from spectcontra.overlay import save_detection_png
-from spectcontra.protocol import read_protocol
 from spectcontra.stage import parser, run_stage
 
 
@@ -38,13 +48,15 @@ def main(argv: list[str] | None = None) -> int:
         picks = picks.rename(columns={"score": "store_score"})
         paths = read_protocol(args.protocol).set_index("utt_id")["path"]
         examples = []
+        # A model trained on crops shorter than the overlay window is shown its own crop.
+        window = min(OVERLAY_WINDOW_SECONDS, detector.crop_seconds)
         with atomic_dir(args.detect_dir) as tmp:
             for pick in picks.to_dict("records"):
                 wave = detector.load_wave(args.raw_dir / paths[pick["utt_id"]],
-                                          cfg.preprocess.max_seconds)
+                                          MAX_AUDIO_SECONDS)
                 found = detector.detect(wave)
                 save_detection_png(tmp / f"{pick['utt_id']}.png", pick["utt_id"], detector,
-                                   wave, found, cfg.detect.window_seconds, cfg.detect.hop_seconds)
+                                   wave, found, window, OVERLAY_HOP_SECONDS)
                 examples.append({**pick, "file_score": found.score, "p_bonafide": found.p_bonafide,
                                  "decision": found.decision, "latency_ms": found.latency_ms,
                                  "audio_seconds": found.audio_seconds})

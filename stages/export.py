@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from spectcontra.config import Config
-from spectcontra.export import export_onnx
+from spectcontra.inference.export import export_onnx
 from spectcontra.io_utils import write_json_atomic
 from spectcontra.stage import parser, run_stage
 

@@ -8,11 +8,17 @@ from pathlib import Path
 import pandas as pd
 
 from spectcontra.config import Config
+from spectcontra.evaluation.scores import write_scores
 from spectcontra.io_utils import atomic_path, write_json_atomic
 from spectcontra.models.checkpoint import load_encoder, save_checkpoint
-from spectcontra.profiling import parameter_count
-from spectcontra.recipe import calibrate_and_score, checkpoint_extra, load_features, run_finetune
+from spectcontra.profiling.measure import parameter_count
 from spectcontra.stage import parser, run_stage
+from spectcontra.training.recipe import (
+    calibrate_and_score,
+    checkpoint_extra,
+    load_features,
+    run_finetune,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,10 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         scored = calibrate_and_score(detector, feats, cfg.finetune.calibration)
         save_checkpoint(args.model, detector,
                         checkpoint_extra(feats, scored, cfg.pretrain, cfg.finetune))
-        args.scores_dir.mkdir(parents=True, exist_ok=True)
-        for name, table in (("dev", scored.dev), ("eval", scored.eval)):
-            with atomic_path(args.scores_dir / f"{name}.csv") as tmp:
-                table.to_csv(tmp, index=False)
+        write_scores(args.scores_dir, {"dev": scored.dev, "eval": scored.eval})
         with atomic_path(args.history) as tmp:
             pd.DataFrame(history).to_csv(tmp, index=False)
         write_json_atomic(args.metrics, {

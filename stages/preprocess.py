@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 
 from spectcontra.config import Config
+from spectcontra.data.protocol import read_protocol
+from spectcontra.features.preprocess import build_feature_store
 from spectcontra.io_utils import atomic_dir, write_json_atomic
-from spectcontra.preprocessing import build_feature_store
-from spectcontra.protocol import read_protocol
 from spectcontra.stage import parser, run_stage
 
 

@@ -10,9 +10,9 @@ import pandas as pd
 from spectcontra.config import Config
 from spectcontra.io_utils import atomic_path, write_json_atomic
 from spectcontra.models.checkpoint import save_encoder
-from spectcontra.profiling import parameter_count
-from spectcontra.recipe import load_features, run_pretrain
+from spectcontra.profiling.measure import parameter_count
 from spectcontra.stage import parser, run_stage
+from spectcontra.training.recipe import load_features, run_pretrain
 
 
 def main(argv: list[str] | None = None) -> int:

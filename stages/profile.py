@@ -11,18 +11,26 @@ import numpy as np
 import torch
 
 from spectcontra.baselines.classic import ClassicBaseline
-from spectcontra.benchmark import (latency_grid, model_size, noise_clip, onnx_latency_grid,
-                                   quantized_copy, rss_probes, target_checks, wav2vec2_call,
-                                   wav2vec2_frontend)
 from spectcontra.config import Config
-from spectcontra.energy import energy_of
-from spectcontra.featstore import load_split
-from spectcontra.inference import Detector
+from spectcontra.evaluation.metrics import compute_eer
+from spectcontra.features.store import load_split
+from spectcontra.inference.onnx_detector import OnnxDetector
+from spectcontra.inference.torch_detector import Detector
 from spectcontra.io_utils import write_json_atomic
-from spectcontra.metrics import compute_eer
 from spectcontra.models.detector import score
-from spectcontra.onnx_inference import OnnxDetector
-from spectcontra.profiling import count_macs, cpu_model, threads, time_calls
+from spectcontra.profiling.benchmark import (
+    latency_grid,
+    model_size,
+    noise_clip,
+    onnx_latency_grid,
+    quantized_copy,
+    rss_probes,
+    target_checks,
+    wav2vec2_call,
+    wav2vec2_frontend,
+)
+from spectcontra.profiling.energy import energy_of
+from spectcontra.profiling.measure import count_macs, cpu_model, threads, time_calls
 from spectcontra.stage import parser, run_stage
 
 ENERGY_CALLS = {"ours": 500, "onnx": 500, "wav2vec2": 20}  # 4 s clips per energy measurement

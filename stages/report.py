@@ -7,7 +7,7 @@ from pathlib import Path
 
 from spectcontra.config import Config
 from spectcontra.io_utils import atomic_path
-from spectcontra.report import load_metrics, render_blocks
+from spectcontra.reporting.render import load_metrics, render_blocks
 from spectcontra.stage import parser, run_stage
 
 

@@ -14,13 +14,19 @@ import pandas as pd
 import pytest
 import torch
 
-import spectcontra.ablation as ablation
+import spectcontra.experiments.ablation as ablation
 import spectcontra.stage as stage_runner
-from spectcontra.ablation import (METRICS, REFERENCE, capacity_matched_hidden, parameter_counts,
-                                  run_ablation, summarise, t_interval, tasks, variant_configs)
-from spectcontra.ablation_report import markdown_table, plot_ablation
 from spectcontra.config import VIEWS, Config, load_config, with_overrides
-from spectcontra.featstore import AUG, INDEX_COLUMNS, array_path, index_path
+from spectcontra.experiments.ablation import (
+    capacity_matched_hidden,
+    parameter_counts,
+    run_ablation,
+    tasks,
+    variant_configs,
+)
+from spectcontra.experiments.ablation_report import markdown_table, plot_ablation
+from spectcontra.experiments.stats import METRICS, REFERENCE, summarise, t_interval
+from spectcontra.features.store import AUG, INDEX_COLUMNS, array_path, index_path
 from spectcontra.io_utils import write_json_atomic
 from stages import ablate as ablate_stage
 from tests.conftest import ROOT
@@ -33,7 +39,7 @@ SEEDS = (1, 2)
 SMALL = {"train": 36, "dev": 24, "eval": 32}
 TINY_VARIANTS = {REFERENCE: {}, "head_linear": {"finetune.head": "linear"}}
 TINY = {
-    "common.threads": 1,  # in-process, so monkeypatching spectcontra.ablation reaches the runs
+    "common.threads": 1,  # in-process, so monkeypatching spectcontra.experiments.ablation reaches the runs
     "pretrain.encoder.channels": [4, 8], "pretrain.encoder.embed_dim": 16,
     "pretrain.encoder.heads": 2, "pretrain.projection_dim": 8, "pretrain.batch_size": 16,
     "pretrain.augment.time_mask": 6, "pretrain.augment.freq_mask": 3,

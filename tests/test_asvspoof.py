@@ -17,7 +17,7 @@ from spectcontra.data.asvspoof import (
     parse_cm_protocol,
     prepare_asvspoof2019,
 )
-from spectcontra.protocol import COLUMNS, ProtocolError, validate
+from spectcontra.data.protocol import COLUMNS, ProtocolError, validate
 
 # split -> (letter, bona fide count, spoof attacks); speakers alternate between two per split
 FIXTURE = {

@@ -7,8 +7,14 @@ import math
 import pytest
 import torch
 
-from spectcontra.augment import (DB_TO_LOG_POWER, add_noise, augment, freq_mask, random_gain,
-                                 time_mask)
+from spectcontra.augment.spectrogram import (
+    DB_TO_LOG_POWER,
+    add_noise,
+    augment,
+    freq_mask,
+    random_gain,
+    time_mask,
+)
 from spectcontra.config import AugmentConfig
 
 torch.set_num_threads(1)

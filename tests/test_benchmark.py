@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from spectcontra import benchmark
-from spectcontra.benchmark import onnx_latency_grid, rss_probes, target_checks
-from spectcontra.export import export_onnx
+from spectcontra.inference.export import export_onnx
+from spectcontra.profiling import benchmark
+from spectcontra.profiling.benchmark import onnx_latency_grid, rss_probes, target_checks
 from tests.test_inference import SR, make_checkpoint
 
 # Hand-made figures: the torch route meets every target, the ONNX route misses latency.

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from spectcontra.bootstrap import bootstrap_ci, bootstrap_cis
-from spectcontra.metrics import MetricError, compute_eer, roc_auc
+from spectcontra.evaluation.bootstrap import bootstrap_ci, bootstrap_cis
+from spectcontra.evaluation.metrics import MetricError, compute_eer, roc_auc
 
 
 def _eer(b, s):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from spectcontra.calibration import (
+from spectcontra.evaluation.calibration import (
     TEMPERATURE_BOUNDS,
     CalibrationError,
     apply_logistic,
@@ -14,7 +14,7 @@ from spectcontra.calibration import (
     fit_logistic_calibration,
     fit_temperature,
 )
-from spectcontra.metrics import cllr, expected_calibration_error, min_cllr
+from spectcontra.evaluation.metrics import cllr, expected_calibration_error, min_cllr
 
 M = 2.0  # ideal LLRs: bona fide ~ N(M, 2M), spoof ~ N(-M, 2M)
 

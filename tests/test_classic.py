@@ -9,7 +9,7 @@ from scipy.signal import butter, sosfilt
 from spectcontra.baselines.classic import ClassicBaseline, lfcc_frames
 from spectcontra.config import ClassicBaselineConfig
 from spectcontra.conventions import label_to_target
-from spectcontra.metrics import compute_eer
+from spectcontra.evaluation.metrics import compute_eer
 
 SR = 16000
 

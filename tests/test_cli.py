@@ -130,7 +130,7 @@ def test_fresh_process_reports_peak_rss(tmp_path, model, files):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from spectcontra.export import export_onnx
+    from spectcontra.inference.export import export_onnx
 
     root = tmp_path_factory.mktemp("onnx")
     checkpoint = make_checkpoint(root / "detector.pt")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from spectcontra.energy import track_energy
+from spectcontra.profiling.energy import track_energy
 
 
 def test_record_is_written_with_measured_figures(tmp_path) -> None:

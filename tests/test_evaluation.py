@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spectcontra import plots
 from spectcontra.config import EvaluateConfig
-from spectcontra.evaluation import evaluate_scores, split_scores
-from spectcontra.metrics import MetricError, compute_eer
+from spectcontra.evaluation import plots
+from spectcontra.evaluation.evaluate import evaluate_scores, split_scores
+from spectcontra.evaluation.metrics import MetricError, compute_eer
 
 CFG = EvaluateConfig(n_bootstrap=30, ci_level=0.95, ece_bins=10)
 CI_KEYS = (

@@ -12,14 +12,26 @@ import pytest
 import soundfile as sf
 import torch
 
-from spectcontra import export as export_module
 from spectcontra.audio import AudioError, load_audio
-from spectcontra.calibration import Calibration
-from spectcontra.export import DftPowerSpectrogram, calibration_affine, export_onnx
-from spectcontra.clips import WINDOW_BATCH, window_starts
-from spectcontra.inference import Detector
-from spectcontra.onnx_inference import ModelFileError, OnnxDetector, main
-from tests.test_inference import CROP, CROP_S, SR, make_checkpoint, speech_like, write_wav
+from spectcontra.evaluation.calibration import Calibration
+from spectcontra.features.clips import WINDOW_BATCH, window_starts
+from spectcontra.inference import export as export_module
+from spectcontra.inference.export import (
+    DftPowerSpectrogram,
+    calibration_affine,
+    export_onnx,
+)
+from spectcontra.inference.onnx_detector import ModelFileError, OnnxDetector
+from spectcontra.inference.torch_detector import Detector
+from spectcontra.profiling.probe import main
+from tests.test_inference import (
+    CROP,
+    CROP_S,
+    SR,
+    make_checkpoint,
+    speech_like,
+    write_wav,
+)
 
 LOGISTIC = {"method": "logistic", "a": 1.7, "b": -0.3, "temperature": 1.0}
 SCORE_ATOL = 1e-4  # calibrated-score units; float32 DFT-by-GEMM vs torch's FFT
@@ -128,7 +140,7 @@ def test_scoring_a_resampled_trimmed_file_imports_no_torch(exported, tmp_path):
     # Another rate and silence trimming: the two routes that used to need torch.
     path = write_wav(tmp_path / "fast.wav", speech_like(0.6, sr=22050), sr=22050)
     code = ("import sys\n"
-            "from spectcontra.onnx_inference import OnnxDetector\n"
+            "from spectcontra.inference.onnx_detector import OnnxDetector\n"
             f"det = OnnxDetector.load({str(exported[1])!r})\n"
             "det.trim_silence = True\n"
             f"det.score_wave(det.load_wave({str(path)!r}))\n"

@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from spectcontra.config import load_config
-from spectcontra.features import FeatureExtractor, compute_stats, crop_or_pad, normalize
+from spectcontra.features.spectral import (
+    FeatureExtractor,
+    compute_stats,
+    crop_or_pad,
+    normalize,
+)
 from tests.conftest import ROOT
 
 CFG = load_config(ROOT / "params.yaml")

@@ -10,8 +10,12 @@ import pytest
 import soundfile as sf
 
 from spectcontra.config import FolderConfig
-from spectcontra.data.folder import prepare_folder, speaker_disjoint_split, utt_id_from_path
-from spectcontra.protocol import COLUMNS, ProtocolError, validate
+from spectcontra.data.folder import (
+    prepare_folder,
+    speaker_disjoint_split,
+    utt_id_from_path,
+)
+from spectcontra.data.protocol import COLUMNS, ProtocolError, validate
 
 
 def _cfg(dev: float = 0.15, eval_: float = 0.25) -> FolderConfig:

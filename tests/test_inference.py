@@ -12,8 +12,8 @@ import torch
 
 from spectcontra.config import VIEWS, EncoderConfig
 from spectcontra.conventions import BONAFIDE, SPOOF
-from spectcontra.clips import WINDOW_BATCH, window_starts
-from spectcontra.inference import CheckpointError, Detector
+from spectcontra.features.clips import WINDOW_BATCH, window_starts
+from spectcontra.inference.torch_detector import CheckpointError, Detector
 from spectcontra.models.checkpoint import save_checkpoint
 from spectcontra.models.detector import SpoofDetector
 

@@ -15,13 +15,28 @@ from torch import Tensor, nn
 
 import spectcontra.stage
 from spectcontra.conventions import BONAFIDE, SPOOF
-from spectcontra.features import crop_or_pad
-from spectcontra.inference import Detector
-from spectcontra.interpret import (BAND_COLUMNS, band_occlusion, band_table, explain_clip,
-                                   filter_points_hz, pick_examples, plot_band_importance,
-                                   saliency, top_bands)
-from spectcontra.recipe import Calibration
-from tests.test_inference import CROP, N_BINS, SR, feature_settings, make_checkpoint, speech_like
+from spectcontra.explain.interpret import (
+    BAND_COLUMNS,
+    band_occlusion,
+    band_table,
+    explain_clip,
+    filter_points_hz,
+    pick_examples,
+    plot_band_importance,
+    saliency,
+    top_bands,
+)
+from spectcontra.features.spectral import crop_or_pad
+from spectcontra.inference.torch_detector import Detector
+from spectcontra.training.recipe import Calibration
+from tests.test_inference import (
+    CROP,
+    N_BINS,
+    SR,
+    feature_settings,
+    make_checkpoint,
+    speech_like,
+)
 
 torch.set_num_threads(1)
 
@@ -201,7 +216,7 @@ def test_explain_stage_writes_every_output(tmp_path, monkeypatch, params_raw, wr
     for view, x in det.features(crops).items():
         np.save(feats / f"eval_{view}.npy", x.numpy().astype(np.float16))
     params_raw["common"]["threads"] = 1
-    params_raw["detect"].update(window_seconds=0.25, hop_seconds=0.1, examples_per_class=2,
+    params_raw["detect"].update(examples_per_class=2,
                                 band_bins=8, occlusion_utterances=8)
     out = {name: tmp_path / "out" / name for name in
            ("detect", "bands.csv", "bands.png", "explain.json", "energy.json")}

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from spectcontra.losses import contrastive_loss, nt_xent, sup_con
+from spectcontra.models.losses import contrastive_loss, nt_xent, sup_con
 
 torch.set_num_threads(1)
 

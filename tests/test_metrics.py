@@ -8,7 +8,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.metrics import roc_curve as sk_roc_curve
 
-from spectcontra import metrics as M
+from spectcontra.evaluation import metrics as M
 
 LN2 = np.log(2.0)
 

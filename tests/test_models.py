@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from spectcontra.config import EncoderConfig, load_config
-from spectcontra.models import (STRATEGIES, ContrastivePretrainer, CrossViewAttention,
-                                SpectralEncoder, SpoofDetector, score)
 from spectcontra.models.checkpoint import load_checkpoint, save_checkpoint
-from spectcontra.models.encoder import TIME_POOLED_BLOCKS
+from spectcontra.models.cross_attention import CrossViewAttention
+from spectcontra.models.detector import STRATEGIES, SpoofDetector, score
+from spectcontra.models.encoder import TIME_POOLED_BLOCKS, SpectralEncoder
+from spectcontra.models.pretrainer import ContrastivePretrainer
 
 torch.set_num_threads(1)
 

@@ -6,14 +6,19 @@ import json
 
 import pytest
 
-from spectcontra.report import RENDERERS, ReportError, load_metrics, render_blocks
+from spectcontra.reporting.render import (
+    RENDERERS,
+    ReportError,
+    load_metrics,
+    render_blocks,
+)
 from tests.conftest import ROOT
 
 
 def test_readme_tables_match_the_committed_metrics() -> None:
     readme = (ROOT / "README.md").read_text()
     fresh = render_blocks(readme, load_metrics(ROOT / "metrics"))
-    assert fresh == readme, "README.md is stale: run `python -m spectcontra.report README.md`"
+    assert fresh == readme, "README.md is stale: run `python -m spectcontra.reporting.render README.md`"
 
 
 def test_every_readme_block_has_a_renderer_and_content() -> None:

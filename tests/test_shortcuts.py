@@ -10,8 +10,8 @@ import pytest
 from scipy.signal import butter, sosfilt
 
 from spectcontra.conventions import BONAFIDE, SPOOF
-from spectcontra.metrics import compute_eer
-from spectcontra.shortcuts import CUES, audit, cue_table, tie_neutral_eer
+from spectcontra.data.shortcuts import CUES, audit, cue_table, tie_neutral_eer
+from spectcontra.evaluation.metrics import compute_eer
 
 SR = 16000
 

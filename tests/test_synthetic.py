@@ -10,8 +10,14 @@ import soundfile as sf
 
 from spectcontra.config import SyntheticConfig
 from spectcontra.conventions import BONAFIDE, NO_ATTACK, SPLITS, SPOOF
-from spectcontra.data.attacks import ATTACKS, KNOWN_ATTACKS, UNSEEN_ATTACKS, apply_attack
+from spectcontra.data.attacks import (
+    ATTACKS,
+    KNOWN_ATTACKS,
+    UNSEEN_ATTACKS,
+    apply_attack,
+)
 from spectcontra.data.dsp import istft, stft
+from spectcontra.data.protocol import COLUMNS, validate
 from spectcontra.data.speech_synth import draw_speaker, synthesize
 from spectcontra.data.synthetic import (
     generate_corpus,
@@ -19,7 +25,6 @@ from spectcontra.data.synthetic import (
     render_utterance,
     speaker_profile,
 )
-from spectcontra.protocol import COLUMNS, validate
 
 SR = 16000
 TINY = SyntheticConfig(train_speakers=2, dev_speakers=2, eval_speakers=2, train_utterances=10,

@@ -9,10 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from spectcontra.config import AugmentConfig, EncoderConfig, FinetuneConfig, PretrainConfig
-from spectcontra.metrics import compute_eer
-from spectcontra.models import score
+from spectcontra.config import (
+    AugmentConfig,
+    EncoderConfig,
+    FinetuneConfig,
+    PretrainConfig,
+)
+from spectcontra.evaluation.metrics import compute_eer
 from spectcontra.models.checkpoint import load_checkpoint, save_checkpoint
+from spectcontra.models.detector import score
 from spectcontra.training.finetune import LOGREG_C_GRID, finetune
 from spectcontra.training.optim import cosine_lr
 from spectcontra.training.pretrain import pretrain, view_pair

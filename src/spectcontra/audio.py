@@ -108,6 +108,22 @@ def resample(wave: np.ndarray, orig_rate: int, new_rate: int,
     return out.astype(np.float32)
 
 
+def frame_energy_db(wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int, int]:
+    """(energy_db (n_frames,), frame, hop): mean-square energy of 25 ms frames every 10 ms.
+
+    The last frame is zero-padded so the frames cover every sample; a wave shorter than one
+    frame gives one frame. The one silence detector of the project: trimming and the shortcut
+    audit both read it.
+    """
+    frame = max(1, int(round(TRIM_FRAME_SECONDS * sample_rate)))
+    hop = max(1, int(round(TRIM_HOP_SECONDS * sample_rate)))
+    n_frames = 1 + max(0, math.ceil((wave.shape[0] - frame) / hop))
+    padded = np.zeros((n_frames - 1) * hop + frame, dtype=np.float64)
+    padded[:wave.shape[0]] = wave
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[::hop]  # (n_frames, frame)
+    return 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-20), frame, hop
+
+
 def trim_silence(wave: np.ndarray, sample_rate: int, top_db: float) -> np.ndarray:
     """Drop leading/trailing frames quieter than the loudest frame minus ``top_db`` dB.
 
@@ -118,16 +134,10 @@ def trim_silence(wave: np.ndarray, sample_rate: int, top_db: float) -> np.ndarra
         raise ValueError(f"trim_silence expects a 1-D wave, got shape {wave.shape}")
     if top_db <= 0:
         raise ValueError(f"top_db must be > 0, got {top_db}")
-    frame = max(1, int(round(TRIM_FRAME_SECONDS * sample_rate)))
-    hop = max(1, int(round(TRIM_HOP_SECONDS * sample_rate)))
     n = wave.shape[0]
+    energy_db, frame, hop = frame_energy_db(wave, sample_rate)
     if n <= frame:
         return wave
-    n_frames = 1 + math.ceil((n - frame) / hop)
-    padded = np.zeros((n_frames - 1) * hop + frame, dtype=np.float64)
-    padded[:n] = wave
-    frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[::hop]  # (n_frames, frame)
-    energy_db = 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-20)
     loud = np.flatnonzero(energy_db >= energy_db.max() - top_db)
     start = int(loud[0]) * hop
     end = min(n, int(loud[-1]) * hop + frame)

@@ -9,23 +9,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spectcontra.audio import AudioError
+
 # Only torch-free modules at the top: with an .onnx model the whole run stays torch-free
 # (peak RSS ~75 MB instead of ~590 MB); torch, the torch Detector and pandas load on demand.
-from spectcontra.audio import AudioError
-from spectcontra.clips import MAX_SECONDS, Detection
+from spectcontra.conventions import (
+    MAX_AUDIO_SECONDS,
+    OVERLAY_HOP_SECONDS,
+    OVERLAY_WINDOW_SECONDS,
+)
+from spectcontra.inference.decisions import Detection
 from spectcontra.io_utils import atomic_path
-from spectcontra.memory import own_peak_rss_mb
+from spectcontra.profiling.memory import own_peak_rss_mb
 
 if TYPE_CHECKING:
-    from spectcontra.inference import Detector
-    from spectcontra.onnx_inference import OnnxDetector
+    from spectcontra.inference.onnx_detector import OnnxDetector
+    from spectcontra.inference.torch_detector import Detector
 
 PROG = "spectcontra"
 DEFAULT_MODEL = Path("models/detector.pt")
 DEFAULT_OUT = Path("detections")
-# Defaults match params.yaml detect.window_seconds / hop_seconds; the CLI runs without it.
-DEFAULT_WINDOW_S = 1.0
-DEFAULT_HOP_S = 0.25
 REPORT_COLUMNS = ("file", "score", "p_bonafide", "decision", "threshold", "audio_seconds",
                   "latency_ms", "peak_rss_mb", "n_parameters", "model_bytes", "plot", "error")
 
@@ -56,11 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"folder for report.json|csv and the PNGs (default: {DEFAULT_OUT})")
     detect.add_argument("--format", choices=("json", "csv"), default="json",
                         help="report format (default: json)")
-    detect.add_argument("--window", type=_positive(float), default=DEFAULT_WINDOW_S,
+    detect.add_argument("--window", type=_positive(float), default=OVERLAY_WINDOW_SECONDS,
                         metavar="S", help="sliding-window length in the plot, seconds")
-    detect.add_argument("--hop", type=_positive(float), default=DEFAULT_HOP_S, metavar="S",
+    detect.add_argument("--hop", type=_positive(float), default=OVERLAY_HOP_SECONDS, metavar="S",
                         help="sliding-window hop in the plot, seconds")
-    detect.add_argument("--max-seconds", type=_positive(float), default=MAX_SECONDS,
+    detect.add_argument("--max-seconds", type=_positive(float), default=MAX_AUDIO_SECONDS,
                         metavar="S", help="longer files are refused (default: %(default)g)")
     detect.add_argument("--threads", type=_positive(int), default=1,
                         help="torch or onnxruntime CPU threads (default: 1)")
@@ -81,12 +84,12 @@ def is_onnx(model: Path) -> bool:
 def load_detector(model: Path, threads: int) -> Detector | OnnxDetector:
     """The torch :class:`Detector` for a checkpoint, the torch-free one for an ``.onnx`` file."""
     if is_onnx(model):
-        from spectcontra.onnx_inference import OnnxDetector
+        from spectcontra.inference.onnx_detector import OnnxDetector
 
         return OnnxDetector.load(model, threads)
     import torch
 
-    from spectcontra.inference import Detector
+    from spectcontra.inference.torch_detector import Detector
 
     torch.set_num_threads(threads)
     return Detector.load(model)
@@ -95,7 +98,7 @@ def load_detector(model: Path, threads: int) -> Detector | OnnxDetector:
 def run_detect(args: argparse.Namespace) -> int:
     """Score every file; 0 if all were scored, 1 if any failed, 2 for an unusable model."""
     if is_onnx(args.model) and not args.no_plot:
-        # The PNG comes from spectcontra.interpret: saliency is a gradient through the torch
+        # The PNG comes from spectcontra.explain.interpret: saliency is a gradient through the torch
         # model. Refusing beats silently dropping plots the user asked for.
         return _usage_error(f"--model {args.model}: PNG overlays need the torch checkpoint "
                             "(saliency); pass --no-plot to score with the ONNX model")
@@ -132,7 +135,7 @@ def _detect_one(detector: Detector | OnnxDetector, file: Path, png: Path | None,
     if png is not None:
         # Imported here so a --no-plot run (the profile stage's memory probe) never loads
         # matplotlib: its peak RSS is then the detector's, not the plotting library's.
-        from spectcontra.overlay import save_detection_png
+        from spectcontra.explain.overlay import save_detection_png
 
         save_detection_png(png, file.name, detector, wave, detection, args.window, args.hop)
     row = report_row(file, detector, detection, own_peak_rss_mb(), png)

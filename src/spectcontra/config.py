@@ -79,9 +79,50 @@ class FolderConfig:
 
 
 @dataclass(frozen=True)
+class DebianPackage:
+    name: str
+    version: str  # exact Debian version, epoch included (apt-get download NAME=VERSION)
+    sha256: str  # of the .deb file
+
+    def __post_init__(self) -> None:
+        _check(len(self.sha256) == 64 and all(c in "0123456789abcdef" for c in self.sha256),
+               f"data.debian_speech.packages[{self.name}].sha256", self.sha256,
+               "64 lowercase hex digits")
+
+
+@dataclass(frozen=True)
+class DebianSpeechConfig:
+    deb_dir: str  # .deb cache (and where pre-downloaded .deb files go); outside git and DVC
+    packages: tuple[DebianPackage, ...]
+    skip: tuple[str, ...]  # globs, relative to a speaker's folder, of files that hold no speech
+    min_seconds: float
+    max_seconds: float
+    bonafide_utterances: int  # drawn from the eligible recordings; each also gets its spoofs
+    spoofs_per_utterance: int
+    dev_fraction: float
+    eval_fraction: float
+
+    def __post_init__(self) -> None:
+        names = [p.name for p in self.packages]
+        _check(len(names) >= 1 and len(set(names)) == len(names),
+               "data.debian_speech.packages", names, "at least one package, no repeats")
+        _check(0 < self.min_seconds <= self.max_seconds, "data.debian_speech.min_seconds",
+               self.min_seconds, "> 0 and <= max_seconds")
+        _check(self.bonafide_utterances >= 3, "data.debian_speech.bonafide_utterances",
+               self.bonafide_utterances, ">= 3 (one per split)")
+        _check(self.spoofs_per_utterance >= 1, "data.debian_speech.spoofs_per_utterance",
+               self.spoofs_per_utterance, ">= 1")
+        _check(0 < self.dev_fraction < 1 and 0 < self.eval_fraction < 1
+               and self.dev_fraction + self.eval_fraction < 1,
+               "data.debian_speech.dev_fraction/eval_fraction",
+               (self.dev_fraction, self.eval_fraction), "positive fractions summing to < 1")
+
+
+@dataclass(frozen=True)
 class DataConfig:
-    source: Literal["synthetic", "asvspoof2019_la", "folder"]
+    source: Literal["synthetic", "debian_speech", "asvspoof2019_la", "folder"]
     synthetic: SyntheticConfig
+    debian_speech: DebianSpeechConfig
     asvspoof2019_la: Asvspoof2019Config
     folder: FolderConfig
 
@@ -95,7 +136,6 @@ class PreprocessConfig:
     trim_silence: bool
     trim_db: float
     bad_audio: Literal["error", "skip"]
-    max_seconds: float
     signal_augment: bool
 
     def __post_init__(self) -> None:
@@ -103,7 +143,6 @@ class PreprocessConfig:
                self.hop_length, "> 0 and <= n_fft")
         _check(self.n_mels > 0 and self.n_linear > 0, "preprocess.n_mels/n_linear",
                (self.n_mels, self.n_linear), "> 0")
-        _check(self.max_seconds > 0, "preprocess.max_seconds", self.max_seconds, "> 0")
 
 
 @dataclass(frozen=True)
@@ -251,15 +290,11 @@ class ProfileConfig:
 
 @dataclass(frozen=True)
 class DetectConfig:
-    window_seconds: float  # sliding-window length of the score overlay; <= common.crop_seconds
-    hop_seconds: float
     examples_per_class: int
     band_bins: int  # bins per occluded band in the band-importance analysis
     occlusion_utterances: int  # seeded, class-stratified eval subset for band occlusion
 
     def __post_init__(self) -> None:
-        _check(self.window_seconds > 0, "detect.window_seconds", self.window_seconds, "> 0")
-        _check(self.hop_seconds > 0, "detect.hop_seconds", self.hop_seconds, "> 0")
         _check(self.examples_per_class >= 1, "detect.examples_per_class",
                self.examples_per_class, ">= 1")
         _check(self.band_bins >= 1, "detect.band_bins", self.band_bins, ">= 1")

@@ -14,6 +14,13 @@ LABELS = (BONAFIDE, SPOOF)
 SPLITS = ("train", "dev", "eval")
 NO_ATTACK = "-"  # attack id of bona fide utterances, as in the ASVspoof protocols
 
+# Audio policy shared by every reader (preprocess, audit, explain, detectors, the CLI).
+MAX_AUDIO_SECONDS = 600.0  # longer files are refused as bad input
+# The detection overlay: scores of sliding windows of this length and hop (plots only; the
+# whole-file score is the mean over crop-length windows, see spectcontra.features.clips).
+OVERLAY_WINDOW_SECONDS = 1.0
+OVERLAY_HOP_SECONDS = 0.25
+
 
 def label_to_target(label: str) -> int:
     """Map a protocol label to the binary target: bona fide -> 1, spoof -> 0."""

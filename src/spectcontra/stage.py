@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from spectcontra.config import Config, load_config
-from spectcontra.energy import track_energy
+from spectcontra.profiling.energy import track_energy
 from spectcontra.seeding import seed_everything
 
 # Bad params, audio, protocols and files raise ValueError/OSError subclasses whose message

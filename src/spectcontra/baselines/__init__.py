@@ -1,1 +1,3 @@
-"""Baselines scored by the same evaluation code as the main model."""
+"""Baselines scored by the same evaluation code as the main model (LFCC classic, Green AI).
+May import: core, evaluation, features.
+"""

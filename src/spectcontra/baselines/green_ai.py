@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from torch import nn
 
-from spectcontra.metrics import compute_eer
+from spectcontra.evaluation.metrics import compute_eer
 
 WAV2VEC2_RATE = 16000
 C_GRID = (0.01, 0.1, 1.0)

@@ -19,7 +19,8 @@ import pandas as pd
 from spectcontra.config import Asvspoof2019Config
 from spectcontra.conventions import BONAFIDE, LABELS, NO_ATTACK, SPLITS
 from spectcontra.data.fetch import download, link_or_copy
-from spectcontra.protocol import COLUMNS, ProtocolError, validate
+from spectcontra.data.protocol import COLUMNS, ProtocolError, validate
+from spectcontra.data.sampling import stratified_rows
 
 PROTOCOL_DIR = "LA/ASVspoof2019_LA_cm_protocols"
 PROTOCOL_FILES = {
@@ -70,26 +71,6 @@ def parse_cm_protocol(path: Path, split: str, audio_dir_rel: str) -> pd.DataFram
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def stratified_subset(df: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """Draw ``n`` rows keeping the label proportions (each present label keeps >= 1 row)."""
-    if n >= len(df):
-        return df
-    counts = df["label"].value_counts().sort_index()
-    share = counts / counts.sum() * n
-    take = np.maximum(np.floor(share).astype(int), 1).clip(upper=counts)
-    # Hand out what flooring left over to the labels with the largest fractional parts.
-    for label in (share - np.floor(share)).sort_values(ascending=False, kind="stable").index:
-        if take.sum() >= n:
-            break
-        if take[label] < counts[label]:
-            take[label] += 1
-    picks = [
-        rng.choice(df.index[df["label"] == label].to_numpy(), size=int(k), replace=False)
-        for label, k in take.items()
-    ]
-    return df.loc[np.sort(np.concatenate(picks))]
-
-
 def prepare_asvspoof2019(
     cfg: Asvspoof2019Config, seed: int, out_dir: Path, project_root: Path
 ) -> pd.DataFrame:
@@ -117,7 +98,8 @@ def prepare_asvspoof2019(
             table = parse_cm_protocol(out_dir / rel, split, audio_dir(split))
             if cfg.max_per_split > 0:
                 rng = np.random.default_rng([seed, index])
-                table = stratified_subset(table, cfg.max_per_split, rng)
+                rows = stratified_rows(table["label"].to_numpy(), cfg.max_per_split, rng)
+                table = table.iloc[rows]
             tables.append(table)
         protocol = pd.concat(tables, ignore_index=True)
         missing = [p for p in protocol["path"] if not source.has(p)]

@@ -22,7 +22,7 @@ import pandas as pd
 from spectcontra.config import FolderConfig
 from spectcontra.conventions import BONAFIDE, NO_ATTACK, SPLITS, SPOOF
 from spectcontra.data.fetch import link_or_copy
-from spectcontra.protocol import COLUMNS, ProtocolError, validate
+from spectcontra.data.protocol import COLUMNS, ProtocolError, validate
 
 LABEL_ALIASES = {"bonafide": BONAFIDE, "bona-fide": BONAFIDE, "spoof": SPOOF}
 UNKNOWN_ATTACK = "unknown"

@@ -13,8 +13,8 @@ from spectcontra.config import SyntheticConfig
 from spectcontra.conventions import BONAFIDE, NO_ATTACK, SPLITS, SPOOF
 from spectcontra.data.attacks import KNOWN_ATTACKS, UNSEEN_ATTACKS, apply_attack
 from spectcontra.data.channel import apply_channel, draw_timing, finish
+from spectcontra.data.protocol import COLUMNS
 from spectcontra.data.speech_synth import Speaker, draw_speaker, synthesize
-from spectcontra.protocol import COLUMNS
 
 # Domain tags keep the speaker, plan and utterance random streams apart for one seed.
 _SPEAKER_TAG, _PLAN_TAG, _UTT_TAG = 1, 2, 3

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from spectcontra.losses import contrastive_loss
 from spectcontra.models.cross_attention import CrossViewAttention
 from spectcontra.models.encoder import SpectralEncoder
+from spectcontra.models.losses import contrastive_loss
 from spectcontra.models.projection import ProjectionHead
 
 

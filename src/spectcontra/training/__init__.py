@@ -1,1 +1,3 @@
-"""Training loops: contrastive pretraining of the encoder, then supervised fine-tuning."""
+"""Training: contrastive pretraining, supervised fine-tuning and the recipe that runs both on a
+feature store. May import: core, evaluation, features, augment, models.
+"""

@@ -13,7 +13,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from spectcontra.config import VIEWS, FinetuneConfig
-from spectcontra.metrics import compute_eer
+from spectcontra.evaluation.metrics import compute_eer
 from spectcontra.models.detector import ArrayLike, SpoofDetector, embeddings, score
 from spectcontra.models.encoder import SpectralEncoder
 from spectcontra.seeding import seed_everything, torch_generator

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from spectcontra.augment import augment, check_augment
+from spectcontra.augment.spectrogram import augment, check_augment
 from spectcontra.config import VIEWS, PretrainConfig
 from spectcontra.models.detector import ArrayLike
 from spectcontra.models.encoder import SpectralEncoder

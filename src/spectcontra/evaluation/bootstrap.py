@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 from numpy.typing import ArrayLike
 
-from spectcontra.metrics import MetricError, check_scores
+from spectcontra.evaluation.metrics import MetricError, check_scores
 
 MetricFn = Callable[[np.ndarray, np.ndarray], float]  # (bonafide, spoof) -> value
 Interval = tuple[float, float, float]  # (point, low, high)

@@ -13,17 +13,27 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from spectcontra.calibration import Calibration
-from spectcontra.features import LOG_EPS
-from spectcontra.inference import Detector
-from spectcontra.io_utils import atomic_path
-from spectcontra.onnx_inference import (INPUT_NAME, METADATA_KEY, METADATA_VERSION, OUTPUT_NAME,
-                                        OnnxDetector)
+from spectcontra.audio import SILENCE_PEAK
+from spectcontra.conventions import MAX_AUDIO_SECONDS, OVERLAY_HOP_SECONDS, OVERLAY_WINDOW_SECONDS
+from spectcontra.evaluation.calibration import Calibration
+from spectcontra.features.clips import WINDOW_BATCH
+from spectcontra.features.spectral import LOG_EPS
+from spectcontra.inference.onnx_detector import (
+    INPUT_NAME,
+    METADATA_KEY,
+    METADATA_VERSION,
+    OUTPUT_NAME,
+    OnnxDetector,
+)
+from spectcontra.inference.torch_detector import Detector
+from spectcontra.io_utils import atomic_path, write_json_atomic
 
 # LayerNormalization needs opset 17; 18 is within every current onnxruntime, WebAssembly included.
 ONNX_OPSET = 18
 VERIFY_BATCH = 2  # crops scored by both runtimes before the file is written
 VERIFY_ATOL = 1e-3  # calibrated-score units (nats of LLR)
+BROWSER_SETTINGS_FORMAT = "spectcontra-browser"  # web/src/detector.js checks both
+BROWSER_SETTINGS_VERSION = 1
 
 
 def calibration_affine(calibration: Calibration) -> tuple[float, float]:
@@ -131,13 +141,61 @@ def onnx_metadata(detector: Detector) -> dict[str, Any]:
     }
 
 
-def export_onnx(checkpoint_path: Path, out_path: Path) -> dict[str, Any]:
+def browser_settings_path(onnx_path: Path) -> Path:
+    """Where :func:`browser_settings` go: beside the model, ``detector.onnx`` -> ``detector.json``."""
+    return Path(onnx_path).with_suffix(".json")
+
+
+def browser_settings(detector: Detector, model_file: str, overlay_window_s: float,
+                     overlay_hop_s: float) -> dict[str, Any]:
+    """What web/ (onnxruntime-web, which cannot read metadata_props) needs beside the graph.
+
+    Every window is in samples, so the page rounds nothing itself: the whole-file score's
+    crop windows every half crop (``score_wave``) and the overlay's windows (as
+    ``Detector.window_scores``), the overlay window capped at the crop as the explain stage
+    caps it. Audio refusals follow :func:`spectcontra.audio.load_audio`.
+    """
+    sr, crop = detector.sample_rate, detector.crop_samples
+    window = min(int(round(overlay_window_s * sr)), crop)
+    hop = int(round(overlay_hop_s * sr))
+    if window < 1 or hop < 1:
+        raise ValueError(f"overlay window {overlay_window_s} s and hop {overlay_hop_s} s must "
+                         "each span a sample")
+    return {
+        "format": BROWSER_SETTINGS_FORMAT,
+        "version": BROWSER_SETTINGS_VERSION,
+        "model_file": model_file,
+        "input_name": INPUT_NAME,
+        "output_name": OUTPUT_NAME,
+        "sample_rate": sr,
+        "crop_samples": crop,
+        "score_window_samples": crop,
+        "score_hop_samples": crop // 2,
+        "overlay_window_samples": window,
+        "overlay_hop_samples": hop,
+        "window_batch": WINDOW_BATCH,
+        "threshold": detector.threshold,
+        "calibration": detector.calibration.as_dict(),  # already inside the graph; for display
+        "trim_silence": detector.feature_cfg.trim_silence,
+        "trim_db": detector.feature_cfg.trim_db,
+        "max_seconds": MAX_AUDIO_SECONDS,
+        "silence_peak": SILENCE_PEAK,
+        "n_fft": detector.feature_cfg.n_fft,  # the page's spectrogram picture
+        "hop_length": detector.feature_cfg.hop_length,
+        "n_parameters": detector.n_parameters,
+    }
+
+
+def export_onnx(checkpoint_path: Path, out_path: Path,
+                overlay_window_s: float = OVERLAY_WINDOW_SECONDS,
+                overlay_hop_s: float = OVERLAY_HOP_SECONDS) -> dict[str, Any]:
     """Write the checkpoint as one ONNX graph ``wave`` (batch, samples) -> ``score`` (batch,).
 
     Batch and samples are dynamic axes. Sample rate, crop, threshold and calibration go into
     the model's metadata_props (key :data:`METADATA_KEY`, one JSON value), so the file alone
     serves :class:`OnnxDetector`. The graph is scored by onnxruntime against the torch
     :class:`Detector` on seeded noise before it replaces ``out_path``; a mismatch raises.
+    The same settings, plus the windows, go to :func:`browser_settings_path` for the web app.
     Returns the file size, opset and that check's largest difference.
     """
     checkpoint_path, out_path = Path(checkpoint_path), Path(out_path)
@@ -167,5 +225,7 @@ def export_onnx(checkpoint_path: Path, out_path: Path) -> dict[str, Any]:
                                f"detector by {diff:.3g} (> {VERIFY_ATOL:g}); "
                                f"not writing {out_path}")
         size = tmp.stat().st_size
+    write_json_atomic(browser_settings_path(out_path),
+                      browser_settings(detector, out_path.name, overlay_window_s, overlay_hop_s))
     return {"onnx_bytes": size, "opset": ONNX_OPSET, "max_abs_diff_vs_torch": round(diff, 7),
             "n_parameters": detector.n_parameters}

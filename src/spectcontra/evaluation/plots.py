@@ -15,8 +15,8 @@ from matplotlib.figure import Figure
 from scipy.stats import norm
 
 from spectcontra.conventions import BONAFIDE
+from spectcontra.evaluation.metrics import probit
 from spectcontra.io_utils import atomic_path
-from spectcontra.metrics import probit
 
 DPI = 120
 DET_TICKS_PERCENT = (0.01, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 40, 60, 80)  # spaced to stay legible

@@ -90,7 +90,7 @@ def state_dict_bytes(module: nn.Module, path: Path) -> int:
 def peak_rss_mb(argv: list[str], env: dict[str, str] | None = None) -> float:
     """Peak resident memory (MB) of a fresh process running ``argv``.
 
-    The child reports its own peak (:func:`spectcontra.memory.report_own_peak_rss`) as the
+    The child reports its own peak (:func:`spectcontra.profiling.memory.report_own_peak_rss`) as the
     last line of stdout (JSON), so the figure covers exactly one process: the interpreter,
     its imports, the model and one inference.
     """

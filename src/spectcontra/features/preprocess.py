@@ -13,12 +13,17 @@ import torch
 from tqdm import tqdm
 
 from spectcontra.audio import AudioError, load_audio, trim_silence
+from spectcontra.augment.signal import augment_signal
 from spectcontra.config import VIEWS, CommonConfig, PreprocessConfig
-from spectcontra.conventions import SPLITS, label_to_target
-from spectcontra.featstore import AUG, INDEX_COLUMNS, array_path, index_path
-from spectcontra.features import FeatureExtractor, compute_stats, crop_or_pad, normalize
+from spectcontra.conventions import MAX_AUDIO_SECONDS, SPLITS, label_to_target
+from spectcontra.features.spectral import (
+    FeatureExtractor,
+    compute_stats,
+    crop_or_pad,
+    normalize,
+)
+from spectcontra.features.store import AUG, INDEX_COLUMNS, array_path, index_path
 from spectcontra.io_utils import write_json_atomic
-from spectcontra.signal_augment import augment_signal
 
 BATCH = 64
 
@@ -55,7 +60,7 @@ def cropped_waves(
     for pos, row in rows.iterrows():
         path = raw_dir / row["path"]
         try:
-            wave = load_audio(path, common.sample_rate, cfg.max_seconds)
+            wave = load_audio(path, common.sample_rate, MAX_AUDIO_SECONDS)
         except AudioError as err:
             if cfg.bad_audio == "error":
                 raise

@@ -12,7 +12,7 @@ import pandas as pd
 # The object-oriented Figure never touches pyplot's global backend or figure registry.
 from matplotlib.figure import Figure
 
-from spectcontra.ablation import CI_LEVEL, REFERENCE
+from spectcontra.experiments.stats import CI_LEVEL, REFERENCE
 from spectcontra.io_utils import atomic_path
 
 DPI = 120

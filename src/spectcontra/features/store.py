@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from spectcontra.data.sampling import stratified_rows
 from spectcontra.io_utils import read_json
 
 INDEX_COLUMNS = ("utt_id", "label", "attack", "speaker", "target")
@@ -26,6 +27,17 @@ class Split:
     @property
     def targets(self) -> np.ndarray:
         return self.index["target"].to_numpy(dtype=np.int64)
+
+    def take(self, rows: np.ndarray) -> Split:
+        """The utterances at ``rows`` (positions), views loaded into memory."""
+        return Split(index=self.index.iloc[rows].reset_index(drop=True),
+                     views={v: np.asarray(a[rows]) for v, a in self.views.items()})
+
+    def stratified(self, n: int, seed: int) -> Split:
+        """A seeded class-stratified subset of ``n`` utterances (itself when n >= size)."""
+        if n >= len(self.index):
+            return self
+        return self.take(stratified_rows(self.targets, n, np.random.default_rng(seed)))
 
 
 def array_path(root: Path, split: str, view: str) -> Path:

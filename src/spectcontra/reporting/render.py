@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from spectcontra import ablation_report
+from spectcontra.experiments import ablation_report
 
 BLOCK = re.compile(r"(<!-- BEGIN:(\w+) -->\n)(.*?)(<!-- END:\2 -->)", re.S)
 
@@ -230,7 +230,7 @@ def render_blocks(text: str, m: Mapping[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m spectcontra.report", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m spectcontra.reporting.render", description=__doc__)
     p.add_argument("--metrics-dir", type=Path, default=Path("metrics"))
     p.add_argument("files", type=Path, nargs="+", help="Markdown files with BEGIN/END blocks")
     p.add_argument("--check", action="store_true", help="exit 1 if a file is out of date")

@@ -16,10 +16,16 @@ import torch
 import torchaudio
 from torch import nn
 
-from spectcontra import onnx_inference, profiling_probe
-from spectcontra.onnx_inference import OnnxDetector
-from spectcontra.profiling import (count_macs, latency_summary, parameter_count, peak_rss_mb,
-                                   state_dict_bytes, threads, time_calls)
+from spectcontra.inference.onnx_detector import OnnxDetector
+from spectcontra.profiling import probe
+from spectcontra.profiling.measure import (
+    latency_summary,
+    parameter_count,
+    peak_rss_mb,
+    state_dict_bytes,
+    threads,
+    time_calls,
+)
 
 # Targets from the profiling issue: checked and shown by this benchmark, never by timed tests.
 TARGET_P50_4S_MS = 10.0
@@ -28,16 +34,16 @@ TARGET_PEAK_RSS_MB = 500.0
 
 RSS_PROBE_W2V = (
     "import torch, torchaudio\n"
-    "from spectcontra.memory import report_own_peak_rss\n"
+    "from spectcontra.profiling.memory import report_own_peak_rss\n"
     "torch.set_num_threads(1)\n"
     "model = torchaudio.models.wav2vec2_base().eval()\n"
     "with torch.inference_mode():\n"
     "    model.extract_features(torch.randn(1, {n}))\n"
     "report_own_peak_rss()\n"
 )
-# spectcontra.memory imports nothing heavy, so this is the cost of `import torch` alone.
+# spectcontra.profiling.memory imports nothing heavy, so this is the cost of `import torch` alone.
 RSS_PROBE_TORCH = ("import torch\n"
-                   "from spectcontra.memory import report_own_peak_rss\n"
+                   "from spectcontra.profiling.memory import report_own_peak_rss\n"
                    "report_own_peak_rss()\n")
 
 
@@ -147,15 +153,15 @@ def rss_probes(model_path: Path, sample_rate: int, wav2vec2: bool, seconds: floa
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip.wav"
         sf.write(clip, noise_clip(seconds, sample_rate, 0), sample_rate, subtype="PCM_16")
-        out["ours_peak_rss_mb"] = peak_rss_mb([sys.executable, "-m", profiling_probe.__name__,
+        out["ours_peak_rss_mb"] = peak_rss_mb([sys.executable, "-m", probe.__name__,
                                                str(model_path), str(clip)])
         if onnx_path is not None:
-            out["onnx_peak_rss_mb"] = peak_rss_mb([sys.executable, "-m", onnx_inference.__name__,
+            out["onnx_peak_rss_mb"] = peak_rss_mb([sys.executable, "-m", probe.__name__,
                                                    str(onnx_path), str(clip)])
     out["torch_import_rss_mb"] = peak_rss_mb([sys.executable, "-c", RSS_PROBE_TORCH])
     if wav2vec2:
-        probe = RSS_PROBE_W2V.format(n=int(seconds * sample_rate))
-        out["wav2vec2_peak_rss_mb"] = peak_rss_mb([sys.executable, "-c", probe])
+        w2v = RSS_PROBE_W2V.format(n=int(seconds * sample_rate))
+        out["wav2vec2_peak_rss_mb"] = peak_rss_mb([sys.executable, "-c", w2v])
     return out
 
 

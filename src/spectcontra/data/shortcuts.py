@@ -12,26 +12,16 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from spectcontra.audio import frame_energy_db
 from spectcontra.conventions import label_to_target
-from spectcontra.metrics import compute_eer
+from spectcontra.evaluation.metrics import compute_eer
 
 CUES = ("duration_s", "leading_silence_s", "trailing_silence_s", "rms_dbfs", "bandwidth_hz",
         "dc_offset", "clip_fraction")
-FRAME_S, HOP_S = 0.025, 0.010
 CLIP_LEVEL = 0.99  # |x| at or above this counts as clipped (16-bit full scale is 0.99997)
 BANDWIDTH_ENERGY = 0.99
 DIGITAL_SILENCE_DB = -150.0  # frame energy below this is numerical zero, not a quiet room
 SHORTCUT_EER = 0.35  # default verdict threshold: a single cue below this is a shortcut
-
-
-def _frame_energy_db(wave: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
-    frame = max(1, int(round(FRAME_S * sample_rate)))
-    hop = max(1, int(round(HOP_S * sample_rate)))
-    n_frames = 1 + max(0, int(np.ceil((wave.size - frame) / hop)))
-    padded = np.zeros((n_frames - 1) * hop + frame)
-    padded[:wave.size] = wave
-    frames = np.lib.stride_tricks.sliding_window_view(padded, frame)[::hop]
-    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-20), hop
 
 
 def cue_table(wave: np.ndarray, sample_rate: int, top_db: float = 40.0) -> dict[str, float]:
@@ -48,13 +38,12 @@ def cue_table(wave: np.ndarray, sample_rate: int, top_db: float = 40.0) -> dict[
         raise ValueError(f"sample_rate must be > 0, got {sample_rate}")
     x = np.asarray(wave, dtype=np.float64)
     duration = x.size / sample_rate
-    energy_db, hop = _frame_energy_db(x - x.mean(), sample_rate)
+    energy_db, frame, hop = frame_energy_db(x - x.mean(), sample_rate)
     peak, floor = energy_db.max(), np.percentile(energy_db, 10)
     active = np.flatnonzero(energy_db >= max(peak - top_db, floor + 0.3 * (peak - floor)))
     if peak <= DIGITAL_SILENCE_DB:  # nothing but a constant: all of it is silence
         lead = trail = duration
     else:
-        frame = int(round(FRAME_S * sample_rate))
         lead = min(duration, active[0] * hop / sample_rate)
         trail = max(0.0, duration - (active[-1] * hop + frame) / sample_rate)
     power = np.abs(np.fft.rfft(x - x.mean())) ** 2

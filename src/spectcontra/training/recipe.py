@@ -11,19 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from spectcontra.calibration import Calibration, fit_calibration
 from spectcontra.config import FinetuneConfig, PretrainConfig
-from spectcontra.featstore import AUG, Split, load_settings, load_split
-from spectcontra.metrics import compute_eer
+from spectcontra.evaluation.calibration import Calibration, fit_calibration
+from spectcontra.evaluation.metrics import compute_eer
+from spectcontra.evaluation.scores import score_table
+from spectcontra.features.store import AUG, Split, load_settings, load_split
 from spectcontra.models.detector import SpoofDetector, score
 from spectcontra.models.encoder import SpectralEncoder
 from spectcontra.training.finetune import finetune
 from spectcontra.training.pretrain import pretrain
-
-SCORE_COLUMNS = ("utt_id", "score", "label", "attack")
 
 
 @dataclass(frozen=True)
@@ -50,22 +48,6 @@ def load_features(root: str | Path, views: tuple[str, ...], with_aug: bool) -> F
     )
 
 
-def subset(split: Split, n: int, seed: int) -> Split:
-    """A seeded class-stratified subset of ``n`` utterances (all of them when n >= size)."""
-    if n >= len(split.index):
-        return split
-    rng = np.random.default_rng(seed)
-    targets = split.targets
-    keep = []
-    for cls in (0, 1):
-        idx = np.flatnonzero(targets == cls)
-        k = max(1, round(n * idx.size / targets.size))
-        keep.append(rng.choice(idx, size=min(k, idx.size), replace=False))
-    rows = np.sort(np.concatenate(keep))
-    return Split(index=split.index.iloc[rows].reset_index(drop=True),
-                 views={v: np.asarray(a[rows]) for v, a in split.views.items()})
-
-
 def run_pretrain(feats: Features, cfg: PretrainConfig, seed: int,
                  progress: bool = False) -> tuple[SpectralEncoder, list[dict]]:
     aug = feats.train_aug.views if feats.train_aug is not None else None
@@ -77,13 +59,6 @@ def run_finetune(encoder: SpectralEncoder, feats: Features, cfg: FinetuneConfig,
                  progress: bool = False) -> tuple[SpoofDetector, list[dict]]:
     return finetune(encoder, feats.train.views, feats.train.targets, feats.dev.views,
                     feats.dev.targets, cfg, seed, progress)
-
-
-def score_table(index: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:
-    """Score file rows: utt_id, score (calibrated, higher = bona fide), label, attack."""
-    out = index.loc[:, ["utt_id", "label", "attack"]].copy()
-    out.insert(1, "score", np.round(scores.astype(np.float64), 6))
-    return out.loc[:, list(SCORE_COLUMNS)]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import multiprocessing
 import time
 from collections.abc import Sequence
@@ -11,28 +10,27 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 from torch import nn
 from tqdm import tqdm
 
 from spectcontra.config import Config, PretrainConfig, with_overrides
 from spectcontra.conventions import BONAFIDE
-from spectcontra.metrics import cllr, compute_eer, min_dcf, roc_auc
+from spectcontra.evaluation.metrics import cllr, compute_eer, min_dcf, roc_auc
+from spectcontra.experiments.stats import summarise
 from spectcontra.models.detector import SpoofDetector
 from spectcontra.models.encoder import SpectralEncoder
 from spectcontra.models.heads import build_head
 from spectcontra.models.pretrainer import ContrastivePretrainer
-from spectcontra.recipe import (Features, Scored, calibrate_and_score, load_features, run_finetune,
-                                run_pretrain, subset)
-
-REFERENCE = "full_method"  # the variant the others are compared with
-CI_LEVEL = 0.95
-METRICS = ("eer", "roc_auc", "min_dcf", "cllr", "dev_eer")  # eval metrics, then dev EER
-PARAM_COLUMNS = ("params_pretrain", "params_trainable", "params_total")
-
+from spectcontra.training.recipe import (
+    Features,
+    Scored,
+    calibrate_and_score,
+    load_features,
+    run_finetune,
+    run_pretrain,
+)
 
 # --------------------------------------------------------------------------- configs
 
@@ -100,22 +98,6 @@ def capacity_matched_hidden(method: Config, n_bins: int) -> int:
 # --------------------------------------------------------------------------- statistics
 
 
-def t_interval(values: Sequence[float], level: float = CI_LEVEL) -> tuple[float, float, float]:
-    """(mean, low, high): Student-t interval mean +- t_{(1+level)/2, n-1} * s / sqrt(n).
-
-    s is the sample standard deviation (ddof 1). With one value the interval is undefined
-    and low and high are NaN.
-    """
-    x = np.asarray(values, dtype=np.float64)
-    if x.size == 0:
-        raise ValueError("need at least one value for an interval")
-    mean = float(x.mean())
-    if x.size < 2:
-        return mean, math.nan, math.nan
-    half = float(stats.t.ppf((1.0 + level) / 2.0, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return mean, mean - half, mean + half
-
-
 def eval_metrics(scored: Scored) -> dict[str, float]:
     """Eval EER, ROC-AUC, minDCF and Cllr of calibrated scores, and the dev EER."""
     table = scored.eval
@@ -124,38 +106,6 @@ def eval_metrics(scored: Scored) -> dict[str, float]:
     return {"eer": compute_eer(bona, spoof)[0], "roc_auc": roc_auc(bona, spoof),
             "min_dcf": min_dcf(bona, spoof), "cllr": cllr(bona, spoof),
             "dev_eer": scored.dev_eer}
-
-
-def summarise(runs: pd.DataFrame, level: float = CI_LEVEL) -> dict[str, dict[str, Any]]:
-    """{variant: {metric_mean, metric_ci_low, metric_ci_high, ..., n_seeds, params_*, order}}.
-
-    ``order`` is the variant's position in ``runs`` (params.yaml order), which JSON files
-    written with sorted keys would otherwise lose. Undefined interval ends (a single seed)
-    are None, so the result is valid JSON. When the reference variant ran on the same seeds,
-    ``eer_diff_*`` is the paired interval of EER(variant) - EER(reference): within a seed
-    every variant sees the same subsets, so pairing removes their share of the variance.
-    """
-    reference = (runs[runs["variant"] == REFERENCE].set_index("seed")["eer"]
-                 if REFERENCE in set(runs["variant"]) else None)
-    out: dict[str, dict[str, Any]] = {}
-    for order, (name, group) in enumerate(runs.groupby("variant", sort=False)):
-        row: dict[str, Any] = {"order": order, "n_seeds": int(len(group))}
-        for metric in METRICS:
-            row.update(_interval_fields(metric, group[metric], level))
-        if reference is not None and set(group["seed"]) == set(reference.index):
-            diff = group.set_index("seed")["eer"] - reference
-            row.update(_interval_fields("eer_diff", diff, level))
-        for column in PARAM_COLUMNS:
-            row[column] = int(group[column].iloc[0])
-        row["seconds_mean"] = round(float(group["seconds"].mean()), 2)
-        out[str(name)] = row
-    return out
-
-
-def _interval_fields(name: str, values: pd.Series, level: float) -> dict[str, float | None]:
-    mean, low, high = t_interval(values.to_numpy(), level)
-    return {f"{name}_mean": mean, f"{name}_ci_low": None if math.isnan(low) else low,
-            f"{name}_ci_high": None if math.isnan(high) else high}
 
 
 # --------------------------------------------------------------------------- runs
@@ -171,14 +121,14 @@ def _sizes(cfg: Config) -> dict[str, int] | None:
 
 def _subsets(feats: Features, sizes: dict[str, int], seed: int) -> Features:
     """Seeded class-stratified subsets of train (with its augmented copy), dev and eval."""
-    train = subset(feats.train, sizes["train"], seed)
-    aug = None if feats.train_aug is None else subset(feats.train_aug, sizes["train"], seed)
-    # subset() picks rows from the index alone, so the augmented copy keeps its pairing
+    train = feats.train.stratified(sizes["train"], seed)
+    aug = None if feats.train_aug is None else feats.train_aug.stratified(sizes["train"], seed)
+    # stratified() picks rows from the index alone, so the augmented copy keeps its pairing
     if aug is not None and not aug.index["utt_id"].equals(train.index["utt_id"]):
         raise ValueError("train and train_aug subsets differ: the feature store is inconsistent")
     return dataclasses.replace(feats, train=train, train_aug=aug,
-                               dev=subset(feats.dev, sizes["dev"], seed),
-                               eval=subset(feats.eval, sizes["eval"], seed))
+                               dev=feats.dev.stratified(sizes["dev"], seed),
+                               eval=feats.eval.stratified(sizes["eval"], seed))
 
 
 def tasks(configs: dict[str, Config], seeds: Sequence[int]) -> list[tuple[int, tuple[str, ...]]]:

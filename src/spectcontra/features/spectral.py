@@ -7,9 +7,10 @@ import torch
 import torchaudio
 from torch import Tensor, nn
 
-# crop_or_pad is re-exported: preprocessing imports it from here, beside the extractor.
-from spectcontra.clips import crop_or_pad as crop_or_pad
 from spectcontra.config import VIEWS, PreprocessConfig
+
+# crop_or_pad is re-exported: preprocessing imports it from here, beside the extractor.
+from spectcontra.features.clips import crop_or_pad as crop_or_pad
 
 LOG_EPS = 1e-6  # floor inside log(): digital silence maps to a finite value
 

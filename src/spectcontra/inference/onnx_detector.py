@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
-from spectcontra.audio import AudioError, load_audio, trim_silence
-from spectcontra.clips import MAX_SECONDS, Decisions, check_wave, window_crops, window_starts
-from spectcontra.memory import report_own_peak_rss
+from spectcontra.audio import load_audio, trim_silence
+from spectcontra.conventions import MAX_AUDIO_SECONDS
+from spectcontra.features.clips import check_wave, window_crops, window_starts
+from spectcontra.inference.decisions import Decisions
 
 INPUT_NAME = "wave"  # (batch, samples) float32 at the model's sample rate
 OUTPUT_NAME = "score"  # (batch,) calibrated LLR, higher = more bona fide
@@ -25,14 +23,14 @@ METADATA_FIELDS = ("sample_rate", "crop_samples", "threshold", "calibration", "t
 
 
 class ModelFileError(ValueError):
-    """A file that exists but is not an ONNX detector written by ``spectcontra.export``."""
+    """A file that exists but is not an ONNX detector written by ``spectcontra.inference.export``."""
 
 
 class OnnxDetector(Decisions):
     """An exported detector: waveform in, calibrated score (LLR) and decision out.
 
-    Scores match :class:`spectcontra.inference.Detector` on the same wave: the same clip
-    policy (:mod:`spectcontra.clips`), the same loader and silence trimming; the graph holds
+    Scores match :class:`spectcontra.inference.torch_detector.Detector` on the same wave: the same clip
+    policy (:mod:`spectcontra.features.clips`), the same loader and silence trimming; the graph holds
     features, network and calibration. The one difference is resampling, see :meth:`load_wave`.
     """
 
@@ -43,7 +41,7 @@ class OnnxDetector(Decisions):
         self.crop_samples = int(metadata["crop_samples"])
         self.threshold = float(metadata["threshold"])
         # Already applied inside the graph; kept for reports. A plain dict, not
-        # spectcontra.calibration.Calibration: that module imports scipy.optimize (+48 MB RSS).
+        # spectcontra.evaluation.calibration.Calibration: that module imports scipy.optimize (+48 MB RSS).
         self.calibration: dict[str, Any] = dict(metadata["calibration"])
         self.trim_silence = bool(metadata["trim_silence"])
         self.trim_db = float(metadata["trim_db"])
@@ -86,7 +84,7 @@ class OnnxDetector(Decisions):
     def crop_seconds(self) -> float:
         return self.crop_samples / self.sample_rate
 
-    def load_wave(self, path: str | Path, max_seconds: float = MAX_SECONDS) -> np.ndarray:
+    def load_wave(self, path: str | Path, max_seconds: float = MAX_AUDIO_SECONDS) -> np.ndarray:
         """The wave the model sees: mono at the model's rate, trimmed if training trimmed.
 
         Raises :class:`spectcontra.audio.AudioError` naming the file for unusable audio. A
@@ -116,38 +114,3 @@ class OnnxDetector(Decisions):
         starts = window_starts(wave.size, self.crop_samples, self.crop_samples // 2)
         crops = window_crops(wave, self.crop_samples, starts, self.crop_samples)
         return float(np.concatenate([self.score_batch(batch) for batch in crops]).mean())
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Score one file; print its score as JSON, then this process's peak RSS as JSON.
-
-    The last line is the probe format :func:`spectcontra.profiling.peak_rss_mb` reads.
-    """
-    parser = argparse.ArgumentParser(prog="python -m spectcontra.onnx_inference",
-                                     description=__doc__)
-    parser.add_argument("model", type=Path, help="ONNX file written by spectcontra.export")
-    parser.add_argument("file", type=Path, help="audio file to score")
-    parser.add_argument("--max-seconds", type=float, default=MAX_SECONDS,
-                        help="longer files are refused (default: %(default)g)")
-    args = parser.parse_args(argv)
-    # Exit codes as `spectcontra detect`: 2 for an unusable model, 1 for an unusable file.
-    try:
-        detector = OnnxDetector.load(args.model)
-    except (OSError, ValueError) as err:
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
-        return 2
-    try:
-        wave = detector.load_wave(args.file, args.max_seconds)
-    except AudioError as err:
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
-        return 1
-    score = detector.score_wave(wave)
-    print(json.dumps({"file": str(args.file), "score": round(score, 6),
-                      "p_bonafide": round(detector.prob_bonafide(score), 6),
-                      "decision": detector.decide(score),
-                      "threshold": round(detector.threshold, 6)}))
-    report_own_peak_rss()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Signal-level augmentation in the spirit of RawBoost: random linear filtering and codec-like quantisation."""
+"""Signal-level augmentation after RawBoost: random linear filtering and codec-like quantisation."""
 
 from __future__ import annotations
 

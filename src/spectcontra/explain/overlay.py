@@ -11,9 +11,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
-from spectcontra.clips import Detection
-from spectcontra.inference import Detector
-from spectcontra.interpret import ClipExplanation, band_centres_hz, explain_clip
+from spectcontra.explain.interpret import ClipExplanation, band_centres_hz, explain_clip
+from spectcontra.inference.decisions import Detection
+from spectcontra.inference.torch_detector import Detector
 from spectcontra.io_utils import atomic_path
 
 DPI = 110

@@ -15,13 +15,13 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from spectcontra.conventions import BONAFIDE, SPOOF
-from spectcontra.featstore import Split
-from spectcontra.clips import window_starts
-from spectcontra.inference import Detector
+from spectcontra.evaluation.calibration import Calibration
+from spectcontra.evaluation.metrics import compute_eer
+from spectcontra.features.clips import window_starts
+from spectcontra.features.store import Split
+from spectcontra.inference.torch_detector import Detector
 from spectcontra.io_utils import atomic_path
-from spectcontra.metrics import compute_eer
 from spectcontra.models.detector import ArrayLike, score
-from spectcontra.recipe import Calibration, subset
 
 BAND_COLUMNS = ("view", "band", "bin_low", "bin_high", "f_low_hz", "f_high_hz", "eer",
                 "delta_eer", "mean_abs_delta_score")
@@ -82,7 +82,7 @@ def band_occlusion(model: nn.Module, views: Mapping[str, ArrayLike], targets: np
     the detector leans on that band; ``mean_abs_delta_score`` is in calibrated LLR units.
     """
     index = pd.DataFrame({"target": np.asarray(targets, dtype=np.int64)})
-    sub = subset(Split(index=index, views=dict(views)), max_utterances, seed)
+    sub = Split(index=index, views=dict(views)).stratified(max_utterances, seed)
     y = sub.targets
     base = calibration.apply(score(model, sub.views, OCCLUSION_BATCH))
     base_eer = _eer(base, y)

@@ -12,10 +12,12 @@ import torch
 from torch import Tensor, nn
 
 from spectcontra.audio import load_audio, trim_silence
-from spectcontra.calibration import Calibration
-from spectcontra.clips import MAX_SECONDS, Decisions, check_wave, window_crops, window_starts
 from spectcontra.config import VIEWS, PreprocessConfig
-from spectcontra.features import FeatureExtractor, normalize
+from spectcontra.conventions import MAX_AUDIO_SECONDS
+from spectcontra.evaluation.calibration import Calibration
+from spectcontra.features.clips import check_wave, window_crops, window_starts
+from spectcontra.features.spectral import FeatureExtractor, normalize
+from spectcontra.inference.decisions import Decisions
 from spectcontra.models.checkpoint import load_checkpoint
 
 
@@ -30,7 +32,7 @@ def feature_config(settings: dict[str, Any]) -> PreprocessConfig:
         n_mels=int(settings["n_mels"]), n_linear=int(settings["n_linear"]),
         trim_silence=bool(settings["trim_silence"]), trim_db=float(settings["trim_db"]),
         # Policies of the preprocess stage itself; FeatureExtractor never reads them.
-        bad_audio="error", max_seconds=MAX_SECONDS, signal_augment=False,
+        bad_audio="error", signal_augment=False,
     )
 
 
@@ -95,7 +97,7 @@ class Detector(Decisions):
         at = self.calibration.apply(np.array([0.0, 1.0]))
         return float(at[1] - at[0])
 
-    def load_wave(self, path: str | Path, max_seconds: float = MAX_SECONDS) -> np.ndarray:
+    def load_wave(self, path: str | Path, max_seconds: float = MAX_AUDIO_SECONDS) -> np.ndarray:
         """The wave the model sees: mono at the model's rate, trimmed if training trimmed.
 
         Raises :class:`spectcontra.audio.AudioError` naming the file for unusable audio.

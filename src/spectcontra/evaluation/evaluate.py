@@ -9,10 +9,10 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from spectcontra.bootstrap import MetricFn, bootstrap_cis
 from spectcontra.config import EvaluateConfig
 from spectcontra.conventions import BONAFIDE, LABELS, SPOOF
-from spectcontra.metrics import (
+from spectcontra.evaluation.bootstrap import MetricFn, bootstrap_cis
+from spectcontra.evaluation.metrics import (
     MetricError,
     accuracy_at_threshold,
     act_dcf,
@@ -30,8 +30,8 @@ from spectcontra.metrics import (
     roc_auc,
     roc_curve,
 )
+from spectcontra.evaluation.scores import SCORE_COLUMNS
 
-SCORE_COLUMNS = ("utt_id", "score", "label", "attack")
 HIST_BINS = 50
 
 

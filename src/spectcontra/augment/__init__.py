@@ -1,0 +1,3 @@
+"""Training-time augmentations: seeded spectrogram masks/gain/noise and RawBoost-style signal
+effects. May import: core modules only.
+"""

@@ -1,0 +1,3 @@
+"""What drives a score: saliency, per-band occlusion and the detection overlay figure.
+May import: core, evaluation, features, models, inference.
+"""
