@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install repro test clean-venv
+.PHONY: install repro test clean-venv apt-lists
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +16,45 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-repro: install
+# The default corpus is fetched with `apt-get download` (pinned, sha256-checked .deb files),
+# which needs apt's package lists: a fresh machine gets them once (as root).
+apt-lists:
+	@ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -q || \
+		echo "make: apt-get update failed: run it as root, or set data.source: synthetic" >&2
+
+repro: install apt-lists
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-test: install
-	$(BIN)/ruff check src stages tests
+# The browser tests also need onnxruntime-web (npm ci) and Debian's chromium (.ci/run installs it).
+test: install web/node_modules/.package-lock.json
+	$(BIN)/ruff check src stages tests web
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The detector in the browser (web/, extension/). Both need models/detector.onnx and the
+# detector.json the export stage writes beside it, and node: npm ci installs the pinned
+# onnxruntime-web. `make web` serves the page on loopback; `make extension` writes a zip to
+# unpack and load at chrome://extensions (Developer mode, "Load unpacked").
+WEB_MODEL ?= models/detector.onnx
+WEB_PORT ?= 8000
+
+.PHONY: web web-build extension
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+# A fresh clone has no model yet: the pipeline up to the export stage makes it.
+models/detector.onnx: | install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro export
+
+web-build: install web/node_modules/.package-lock.json $(WEB_MODEL)
+	$(BIN)/python -m web.build app --model $(WEB_MODEL) --out web/build/app
+
+web: web-build
+	$(BIN)/python -m web.serve web/build/app --port $(WEB_PORT)
+
+extension: install web/node_modules/.package-lock.json $(WEB_MODEL)
+	$(BIN)/python -m web.build extension --model $(WEB_MODEL) --out web/build/extension \
+		--zip web/build/spectcontra-extension.zip

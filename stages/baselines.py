@@ -21,11 +21,12 @@ from spectcontra.conventions import SPLITS, label_to_target
 from spectcontra.data.protocol import read_protocol
 from spectcontra.evaluation.calibration import fit_calibration
 from spectcontra.evaluation.scores import score_table, write_scores, write_status
-from spectcontra.features.preprocess import PreprocessReport, cropped_waves
+from spectcontra.features.preprocess import PreprocessReport, cropped_waves, whole_waves
+from spectcontra.inference.whole_file import whole_file_logits
 from spectcontra.io_utils import write_json_atomic
 from spectcontra.stage import parser, run_stage
 from spectcontra.training.recipe import (
-    calibrate_and_score,
+    calibrate_logits,
     load_features,
     run_finetune,
     run_pretrain,
@@ -57,20 +58,24 @@ def main(argv: list[str] | None = None) -> int:
         # Supervised-only: the same encoder and head, no contrastive term, full fine-tuning.
         sup_pretrain = dataclasses.replace(cfg.pretrain, contrastive_weight=0.0)
         sup_finetune = dataclasses.replace(cfg.finetune, strategy="full")
-        feats = load_features(args.features, sup_pretrain.views, with_aug=False)
+        feats = load_features(args.features, sup_pretrain.views,
+                              with_aug=sup_finetune.augment.signal_effects)
         encoder, _ = run_pretrain(feats, sup_pretrain, cfg.common.seed)
         detector, _ = run_finetune(encoder, feats, sup_finetune, cfg.common.seed, progress=True)
-        scored = calibrate_and_score(detector, feats, sup_finetune.calibration)
+        protocol = read_protocol(args.protocol)
+        logits = whole_file_logits(detector, feats.settings,
+                                   {"dev": feats.dev.index, "eval": feats.eval.index},
+                                   protocol, args.raw_dir)
+        scored = calibrate_logits(logits["dev"], logits["eval"], feats, sup_finetune.calibration)
         write_scores(out, system="supervised_only", tables={"dev": scored.dev, "eval": scored.eval})
         metrics["supervised_only_dev_eer"] = scored.dev_eer
 
-        # Waveforms exactly as the features saw them (same crops, same skipped files).
-        protocol = read_protocol(args.protocol)
+        # Train on the crops the features saw; score dev and eval as whole files, as ours is.
         waves, index = {}, {}
         for split in SPLITS:
             rows = protocol[protocol["split"] == split]
-            kept = list(cropped_waves(rows, args.raw_dir, cfg.common, cfg.preprocess,
-                                      PreprocessReport()))
+            read = cropped_waves if split == "train" else whole_waves
+            kept = list(read(rows, args.raw_dir, cfg.common, cfg.preprocess, PreprocessReport()))
             waves[split] = [w for _, _, w in kept]
             index[split] = rows.loc[[pos for pos, _, _ in kept]].reset_index(drop=True)
             index[split]["target"] = [label_to_target(x) for x in index[split]["label"]]

@@ -24,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
 
                 df = generate_corpus(cfg.data.synthetic, cfg.common.seed,
                                      cfg.common.sample_rate, tmp)
+            elif cfg.data.source == "debian_speech":
+                from spectcontra.data.copysynth import prepare_debian_speech
+
+                df = prepare_debian_speech(cfg.data.debian_speech, cfg.common.seed,
+                                           cfg.common.sample_rate, cfg.common.threads, tmp,
+                                           Path.cwd())
             elif cfg.data.source == "asvspoof2019_la":
                 from spectcontra.data.asvspoof import prepare_asvspoof2019
 

@@ -1,4 +1,5 @@
-"""DVC stage `evaluate`: every system's dev/eval score files through the same metric code."""
+"""DVC stage `evaluate`: every system's dev/eval score files through the same metric code, and
+every other system against ours by a paired bootstrap on the same eval resamples."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 from spectcontra.config import Config
 from spectcontra.evaluation.evaluate import evaluate_scores
-from spectcontra.evaluation.plots import markdown_table, plot_all
+from spectcontra.evaluation.paired import PAIRED_METRICS, paired_differences
+from spectcontra.evaluation.plots import markdown_table, paired_table, plot_all
 from spectcontra.evaluation.scores import (
     SCORED_SPLITS,
     baseline_files,
@@ -39,11 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     def body(cfg: Config) -> None:
-        flat_by_system, curves_by_system = {}, {}
+        flat_by_system, curves_by_system, eval_tables = {}, {}, {}
         for name, files in _score_files(args.scores_dir, args.baselines_dir).items():
-            flat, curves = evaluate_scores(read_scores(files["dev"]), read_scores(files["eval"]),
+            eval_tables[name] = read_scores(files["eval"])
+            flat, curves = evaluate_scores(read_scores(files["dev"]), eval_tables[name],
                                            cfg.evaluate, cfg.common.seed)
             flat_by_system[name], curves_by_system[name] = flat, curves
+        # ours - system on the same resamples (the seed and utterances are shared)
+        paired = {name: paired_differences(eval_tables[MAIN], table, cfg.evaluate,
+                                           cfg.common.seed, (MAIN, name))
+                  for name, table in eval_tables.items() if name != MAIN}
         not_run = read_status(args.baselines_dir)
         args.curves_dir.mkdir(parents=True, exist_ok=True)
         for kind, table in curves_by_system[MAIN].items():
@@ -51,12 +58,18 @@ def main(argv: list[str] | None = None) -> int:
                 table.to_csv(tmp, index=False)
         args.figures_dir.mkdir(parents=True, exist_ok=True)
         plot_all(curves_by_system, args.figures_dir, flat_by_system)
-        table = markdown_table(flat_by_system)
+        text = markdown_table(flat_by_system)
+        if paired:
+            text += "\n" + paired_table(paired, list(PAIRED_METRICS), MAIN,
+                                        cfg.evaluate.bootstrap_unit, cfg.evaluate.ci_level)
         if not_run:
-            table += "\n" + "\n".join(f"- {k}: not run ({why})" for k, why in sorted(not_run.items())) + "\n"
+            text += "\n" + "\n".join(f"- {k}: not run ({why})" for k, why in sorted(not_run.items())) + "\n"
         with atomic_path(args.table) as tmp:
-            tmp.write_text(table)
-        write_json_atomic(args.comparison, flat_by_system)
+            tmp.write_text(text)
+        comparison = {name: dict(flat) for name, flat in flat_by_system.items()}
+        for name, diff in paired.items():
+            comparison[name]["paired"] = diff  # spectcontra - name, *_diff[_ci_low|_ci_high]
+        write_json_atomic(args.comparison, comparison)
         write_json_atomic(args.metrics, flat_by_system[MAIN])
 
     return run_stage("evaluate", args, body)

@@ -15,12 +15,14 @@ def main(argv: list[str] | None = None) -> int:
     p = parser("export", __doc__)
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--onnx", type=Path, required=True)
+    p.add_argument("--settings", type=Path, required=True,
+                   help="JSON for the web app (web/): windows, threshold, audio limits")
     p.add_argument("--metrics", type=Path, required=True)
     args = p.parse_args(argv)
 
     def body(_: Config) -> None:
         # Everything the graph needs travels in the checkpoint, so no params are read here.
-        write_json_atomic(args.metrics, export_onnx(args.model, args.onnx))
+        write_json_atomic(args.metrics, export_onnx(args.model, args.onnx, args.settings))
 
     return run_stage("export", args, body)
 

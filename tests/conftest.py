@@ -26,3 +26,17 @@ def write_params(tmp_path: Path):
         return path
 
     return _write
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say loudly when the browser tests did not run (no Chromium, Playwright or npm ci)."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if "test_browser.py" in r.nodeid]
+    if skipped:
+        longrepr = skipped[0].longrepr
+        reason = str(longrepr[-1]).removeprefix("Skipped: ") if isinstance(longrepr, tuple) else ""
+        terminalreporter.write_sep("!", f"{len(skipped)} BROWSER TESTS SKIPPED", red=True,
+                                   bold=True)
+        terminalreporter.write_line(f"  {reason}", red=True, bold=True)
+        terminalreporter.write_line("  install: apt-get install -y chromium; (cd web && npm ci); "
+                                    "under CI=true these tests fail instead", red=True)

@@ -18,7 +18,6 @@ import spectcontra.experiments.ablation as ablation
 import spectcontra.stage as stage_runner
 from spectcontra.config import VIEWS, Config, load_config, with_overrides
 from spectcontra.experiments.ablation import (
-    capacity_matched_hidden,
     parameter_counts,
     run_ablation,
     tasks,
@@ -193,19 +192,16 @@ def test_summary_pairs_differences_by_seed_and_nulls_single_seed_intervals() -> 
     assert summary["solo"]["eer_ci_low"] is None and "eer_diff_mean" not in summary["solo"]
 
 
-def test_capacity_control_matches_the_contrastive_network_in_default_params() -> None:
+def test_capacity_control_is_the_deployed_detector_with_the_methods_step_budget() -> None:
     cfg = load_config(ROOT / "params.yaml")
-    configs = variant_configs(cfg)
+    configs = variant_configs(with_overrides(cfg, {"ablate.scale": "full"}))
     n_bins = cfg.preprocess.n_mels
-    assert cfg.preprocess.n_linear == n_bins  # one shared encoder for both views
-    control_cfg = configs["capacity_control"]
-    method = parameter_counts(configs[REFERENCE], n_bins)
+    method, control_cfg = configs[REFERENCE], configs["capacity_control"]
     control = parameter_counts(control_cfg, n_bins)
     assert control["params_pretrain"] == 0 and control_cfg.finetune.strategy == "full"
-    assert control["params_trainable"] == control["params_total"]  # everything trains
-    assert abs(control["params_trainable"] / method["params_pretrain"] - 1) < 0.10
-    assert control_cfg.finetune.head_hidden == capacity_matched_hidden(configs[REFERENCE], n_bins)
-
+    assert control["params_total"] == parameter_counts(method, n_bins)["params_total"]
+    assert control_cfg.finetune.epochs == method.pretrain.epochs + method.finetune.epochs
+    assert control_cfg.finetune.batch_size == method.pretrain.batch_size
 
 def _changed(a: Any, b: Any, prefix: str = "") -> set[str]:
     """Dotted keys whose values differ between two config dataclasses."""
@@ -237,10 +233,10 @@ AUG_KEYS = {f"pretrain.augment.{k}" for k in
     ("full_finetune", {"finetune.strategy"}, lambda c: c.finetune.strategy == "full"),
     ("frozen_logreg", {"finetune.strategy"}, lambda c: c.finetune.strategy == "logreg"),
     ("capacity_control", {"pretrain.contrastive_weight", "finetune.strategy",
-                          "finetune.head_hidden"}, lambda c: c.pretrain.contrastive_weight == 0),
+                          "finetune.epochs"}, lambda c: c.pretrain.contrastive_weight == 0),
 ])
 def test_each_default_variant_changes_only_what_it_ablates(name, changed, check) -> None:
-    configs = variant_configs(load_config(ROOT / "params.yaml"))
+    configs = variant_configs(with_overrides(load_config(ROOT / "params.yaml"), {"ablate.scale": "full"}))
     reference = configs[REFERENCE]
     assert (reference.pretrain.views, reference.finetune.strategy) == (("mel", "linear"), "partial")
     assert reference.finetune.head == "mlp" and reference.pretrain.augment.signal_effects

@@ -125,8 +125,10 @@ def test_extracted_folder_is_used_without_download(tmp_path: Path) -> None:
     df = prepare_asvspoof2019(cfg, seed=1, out_dir=project / "raw", project_root=project)
     assert len(df) == sum(n + len(attacks) for _, n, attacks in FIXTURE.values())
     assert not (project / "downloads/LA.zip").exists()
-    # Hard links on one filesystem: the corpus is not stored twice.
-    assert all((project / "raw" / rel).samefile(project / "downloads" / rel) for rel in df["path"])
+    # Copies, never hard links: nothing written under raw/ can reach the user's extracted corpus.
+    for rel in df["path"]:
+        placed, original = project / "raw" / rel, project / "downloads" / rel
+        assert placed.read_bytes() == original.read_bytes() and not placed.samefile(original)
 
 
 def test_missing_audio_file_is_named(tmp_path: Path) -> None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 import pickle
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from spectcontra import audio
-from spectcontra.audio import AudioError, load_audio, trim_silence
+from spectcontra.audio import AudioError, load_audio, read_audio, trim_silence
+from spectcontra.conventions import MAX_AUDIO_RATE, MAX_AUDIO_SAMPLES, MIN_AUDIO_RATE
 
 SR = 16000
 
@@ -70,11 +72,14 @@ def _bad_files(tmp: Path) -> dict[str, tuple[Path, str]]:
         "silent": (_write(tmp / "silent.flac", np.zeros(1600, np.float32), SR), "silent"),
         "low_rate": (_write(tmp / "low.wav", _tone(1.0, 2000, 100.0), 2000), "below 4000"),
         "too_long": (_write(tmp / "long.wav", _tone(3.0, 8000), 8000), "longer than"),
+        "high_rate": (_write(tmp / "high.wav", _tone(0.01, 400_000), 400_000),
+                      "sample rate 400000 Hz is above 384000 Hz"),
     }
 
 
 @pytest.mark.parametrize(
-    "kind", ["missing", "corrupt", "empty", "nan", "inf", "silent", "low_rate", "too_long"]
+    "kind", ["missing", "corrupt", "empty", "nan", "inf", "silent", "low_rate", "too_long",
+             "high_rate"]
 )
 def test_bad_input_raises_audio_error_naming_file(tmp_path: Path, kind: str) -> None:
     path, reason = _bad_files(tmp_path)[kind]
@@ -87,13 +92,61 @@ def test_bad_input_raises_audio_error_naming_file(tmp_path: Path, kind: str) -> 
 
 def test_too_long_is_refused_from_header_without_reading(tmp_path, monkeypatch) -> None:
     path = _write(tmp_path / "long.flac", _tone(3.0, SR), SR)
-
-    def _no_read(*args, **kwargs):
-        raise AssertionError("samples were read before the length check")
-
     monkeypatch.setattr(audio.sf, "read", _no_read)
     with pytest.raises(AudioError, match="longer than"):
         load_audio(path, SR, max_seconds=2.0)
+
+
+def _no_read(*args, **kwargs):
+    raise AssertionError("samples were read before the header checks")
+
+
+def test_frames_times_channels_is_refused_from_the_header(tmp_path, monkeypatch) -> None:
+    """A 600 s, 8-channel, 384 kHz file (7 GB as float32) is refused before decoding."""
+    path = _write(tmp_path / "many.wav", np.zeros((10, 8), np.float32), SR)
+    header = SimpleNamespace(samplerate=384_000, channels=8, frames=600 * 384_000)
+    monkeypatch.setattr(audio.sf, "info", lambda name: header)
+    monkeypatch.setattr(audio.sf, "read", _no_read)
+    with pytest.raises(AudioError) as info:
+        load_audio(path, SR, max_seconds=600.0)
+    assert str(info.value) == (
+        f"bad audio file {path}: 600.0 s x 8 channels x 384000 Hz is 1,843,200,000 samples "
+        f"(6.9 GiB as float32), over the {MAX_AUDIO_SAMPLES:,}-sample limit")
+
+
+def test_a_real_multichannel_file_over_the_sample_limit(tmp_path, monkeypatch) -> None:
+    wave = np.stack([_tone(0.5, SR, 200.0 * (c + 1)) for c in range(8)], axis=1)  # (8000, 8)
+    path = _write(tmp_path / "eight.flac", wave, SR)
+    np.testing.assert_allclose(load_audio(path, SR, 10.0), wave.mean(axis=1), atol=1e-4)
+    monkeypatch.setattr(audio, "MAX_AUDIO_SAMPLES", 8000 * 8 - 1)
+    monkeypatch.setattr(audio.sf, "read", _no_read)
+    with pytest.raises(AudioError, match="0.5 s x 8 channels x 16000 Hz is 64,000 samples"):
+        load_audio(path, SR, 10.0)
+
+
+def test_a_flac_header_claiming_ten_hours_is_refused_unread(tmp_path, monkeypatch) -> None:
+    path = _write(tmp_path / "liar.flac", _tone(0.5, SR), SR)
+    data = bytearray(path.read_bytes())
+    # STREAMINFO total samples: the low 36 bits of bytes 18..25 ("fLaC", a 4-byte block header).
+    field = int.from_bytes(data[18:26], "big")
+    field = (field & ~((1 << 36) - 1)) | (10 * 3600 * SR)
+    data[18:26] = field.to_bytes(8, "big")
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(audio.sf, "read", _no_read)
+    with pytest.raises(AudioError, match=f"{path}: 36000.0 s is longer than the 600 s limit"):
+        load_audio(path, SR, 600.0)
+
+
+def test_the_model_rate_itself_must_be_sane() -> None:
+    for rate in (MIN_AUDIO_RATE - 1, MAX_AUDIO_RATE + 1):
+        with pytest.raises(ValueError, match="sample_rate must be in"):
+            load_audio("x.wav", rate, 10.0)
+
+
+def test_upsampling_is_recorded(tmp_path: Path) -> None:
+    for rate, upsampled in ((8000, True), (SR, False), (44100, False)):
+        got = read_audio(_write(tmp_path / f"{rate}.wav", _tone(0.3, rate), rate), SR, 10.0)
+        assert (got.native_rate, got.sample_rate, got.upsampled) == (rate, SR, upsampled)
 
 
 def test_audio_error_survives_pickling() -> None:

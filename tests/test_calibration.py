@@ -8,9 +8,11 @@ from sklearn.linear_model import LogisticRegression
 
 from spectcontra.evaluation.calibration import (
     TEMPERATURE_BOUNDS,
+    Calibration,
     CalibrationError,
     apply_logistic,
     apply_temperature,
+    fit_calibration,
     fit_logistic_calibration,
     fit_temperature,
 )
@@ -115,3 +117,11 @@ def test_bad_parameters_raise():
         apply_temperature([1.0], 0.0)
     with pytest.raises(CalibrationError, match="finite"):
         apply_logistic([1.0], np.nan, 0.0)
+
+
+def test_an_unknown_method_is_an_error_not_silently_none():
+    with pytest.raises(CalibrationError, match="unknown calibration method 'platt'"):
+        fit_calibration("platt", np.array([0.0, 1.0]), np.array([0, 1]))
+    with pytest.raises(CalibrationError, match="unknown calibration method 'Logistic'"):
+        Calibration("Logistic", a=2.0, b=1.0)  # e.g. from a hand-edited checkpoint
+    assert Calibration("none").apply(np.array([1.5])).tolist() == [1.5]

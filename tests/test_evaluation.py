@@ -1,33 +1,42 @@
-"""evaluate_scores: flat metric keys, dev-only thresholds, curve tables; plots and table."""
+"""evaluate_scores: flat metric keys, dev-only thresholds, curve tables, the bootstrap unit;
+paired differences between systems; plots and tables."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from spectcontra.config import EvaluateConfig
+from spectcontra.config import ConfigError, EvaluateConfig, load_config
 from spectcontra.evaluation import plots
 from spectcontra.evaluation.evaluate import evaluate_scores, split_scores
 from spectcontra.evaluation.metrics import MetricError, compute_eer
+from spectcontra.evaluation.paired import paired_differences
+from tests.conftest import ROOT
 
-CFG = EvaluateConfig(n_bootstrap=30, ci_level=0.95, ece_bins=10)
+CFG = EvaluateConfig(n_bootstrap=30, ci_level=0.95, ece_bins=10, bootstrap_unit="speaker")
 CI_KEYS = (
     "eer", "roc_auc", "ap_bonafide", "ap_spoof", "min_dcf", "act_dcf", "cllr", "min_cllr",
     "ece", "accuracy_at_dev_thr", "far_at_dev_thr", "frr_at_dev_thr",
 )
 
 
-def _table(seed, prefix, attacks, n_bona=120, n_spoof=360, shift=0.0):
+def _table(seed, prefix, attacks, n_bona=120, n_spoof=360, shift=0.0, n_speakers=6):
     rng = np.random.default_rng(seed)
     attack = rng.choice(attacks, n_spoof)
     # later attacks are harder: their spoof scores sit closer to bona fide
     spoof = rng.normal(-2.0, 1.0, n_spoof) + np.array([attacks.index(a) for a in attack])
+    # every speaker has utterances of both classes, as in ASVspoof
+    speakers = [f"{prefix}S{i % n_speakers}" for i in range(n_bona)] + [
+        f"{prefix}S{i % n_speakers}" for i in range(n_spoof)]
     return pd.DataFrame({
         "utt_id": [f"{prefix}{i:04d}" for i in range(n_bona + n_spoof)],
         "score": np.r_[rng.normal(2.0, 1.0, n_bona), spoof] + shift,
         "label": ["bonafide"] * n_bona + ["spoof"] * n_spoof,
         "attack": ["-"] * n_bona + list(attack),
+        "speaker": speakers,
     })
 
 
@@ -40,15 +49,19 @@ def result():
 
 def test_flat_metric_keys_and_values(result):
     _, ev, flat, _ = result
-    expected = {f"{k}{s}" for k in CI_KEYS for s in ("", "_ci_low", "_ci_high")} | {
-        "dev_eer", "dev_eer_threshold", "eer_attack_A07", "eer_attack_A08", "eer_attack_A_9",
-        "n_bonafide", "n_spoof",
+    with_ci = (*CI_KEYS, "eer_attack_A07", "eer_attack_A08", "eer_attack_A_9")
+    expected = {f"{k}{s}" for k in with_ci for s in ("", "_ci_low", "_ci_high")} | {
+        "dev_eer", "dev_eer_threshold", "n_bonafide", "n_spoof", "n_speakers_bonafide",
+        "n_speakers_spoof", "bootstrap_unit",
     }
     assert set(flat) == expected
-    assert all(isinstance(v, float) and np.isfinite(v) for v in flat.values())
-    for key in CI_KEYS:
+    assert flat["bootstrap_unit"] == "speaker"
+    numbers = {k: v for k, v in flat.items() if k != "bootstrap_unit"}
+    assert all(isinstance(v, float) and np.isfinite(v) for v in numbers.values())
+    for key in with_ci:
         assert flat[f"{key}_ci_low"] <= flat[f"{key}_ci_high"], key
     assert (flat["n_bonafide"], flat["n_spoof"]) == (120.0, 360.0)
+    assert (flat["n_speakers_bonafide"], flat["n_speakers_spoof"]) == (6.0, 6.0)
     bona = ev.loc[ev["label"] == "bonafide", "score"].to_numpy()
     a07 = ev.loc[ev["attack"] == "A07", "score"].to_numpy()
     assert flat["eer_attack_A07"] == compute_eer(bona, a07)[0]
@@ -105,12 +118,97 @@ def test_same_seed_reproduces(result):
         (lambda t: t.assign(score=t["score"].where(t.index != 5)), "E0005"),
         (lambda t: t[t["label"] == "spoof"], "both classes"),
         (lambda t: pd.concat([t, t.iloc[:1]]), "duplicate utt_id"),
+        (lambda t: t.drop(columns="speaker"), "missing column"),
+        (lambda t: t.assign(speaker=t["speaker"].where(t.index != 7, "")),
+         "1 utterance.s. have no speaker"),
+        (lambda t: t.assign(speaker=np.where(t["label"] == "bonafide", "B", t["speaker"])),
+         "too few speakers.*got 0 bona fide and 6 spoof.*bootstrap_unit: utterance"),
     ],
 )
 def test_bad_eval_table_raises_naming_the_problem(mutate, match):
     dev, ev = _table(0, "D", ["A01"]), _table(1, "E", ["A07"])
     with pytest.raises(MetricError, match=match):
         evaluate_scores(dev, mutate(ev), CFG, seed=0)
+
+
+def test_utterance_unit_stays_available_and_is_recorded(result):
+    dev, ev, flat, _ = result
+    utt, _ = evaluate_scores(dev, ev, dataclasses.replace(CFG, bootstrap_unit="utterance"), 0)
+    assert utt["bootstrap_unit"] == "utterance"
+    # the unit changes the intervals only, never the point values
+    assert all(utt[k] == flat[k] for k in CI_KEYS)
+    assert utt["eer_ci_low"] != flat["eer_ci_low"]
+    # one speaker per class is a clear error for the speaker unit, fine for the utterance unit
+    one = ev.assign(speaker=ev["label"])
+    with pytest.raises(MetricError, match="too few speakers"):
+        evaluate_scores(dev, one, CFG, seed=0)
+    assert evaluate_scores(dev, one, dataclasses.replace(CFG, bootstrap_unit="utterance"), 0)[0][
+        "n_speakers_bonafide"] == 1.0
+
+
+def test_row_order_of_the_score_file_does_not_matter(result):
+    dev, ev, flat, _ = result
+    shuffled = ev.sample(frac=1.0, random_state=3)
+    assert evaluate_scores(dev, shuffled, CFG, seed=0)[0] == flat
+
+
+def test_bootstrap_unit_is_validated_by_name(params_raw, write_params):
+    assert load_config(ROOT / "params.yaml").evaluate.bootstrap_unit == "speaker"
+    params_raw["evaluate"]["bootstrap_unit"] = "session"
+    with pytest.raises(ConfigError, match="'evaluate.bootstrap_unit' = 'session': expected one of"):
+        load_config(write_params(params_raw))
+
+
+def test_paired_difference_of_identical_systems_is_exactly_zero(result):
+    _, ev, _, _ = result
+    diff = paired_differences(ev, ev.sample(frac=1.0, random_state=1), CFG, seed=0)
+    assert set(diff) == {f"{k}_diff{s}" for k in ("eer", "min_dcf", "cllr")
+                         for s in ("", "_ci_low", "_ci_high")}
+    assert all(v == 0.0 for v in diff.values())
+
+
+def test_paired_difference_has_the_expected_sign_and_matches_the_point_values(result):
+    dev, ev, flat, _ = result
+    # the other system pushes every spoof score 1.5 towards bona fide: it is worse, so
+    # ours - other is negative for every metric, interval included
+    worse = ev.assign(score=np.where(ev["label"] == "spoof", ev["score"] + 1.5, ev["score"]))
+    diff = paired_differences(ev, worse, CFG, seed=0, names=("ours", "worse"))
+    other, _ = evaluate_scores(dev, worse, CFG, seed=0)
+    for key in ("eer", "min_dcf", "cllr"):
+        assert diff[f"{key}_diff"] == pytest.approx(flat[key] - other[key], abs=1e-12)
+        assert diff[f"{key}_diff_ci_low"] <= diff[f"{key}_diff"] <= diff[f"{key}_diff_ci_high"] < 0
+    # swapping the systems flips every sign
+    back = paired_differences(worse, ev, CFG, seed=0)
+    assert back["eer_diff"] == -diff["eer_diff"]
+    assert back["eer_diff_ci_low"] == pytest.approx(-diff["eer_diff_ci_high"])
+
+
+def test_paired_difference_is_narrower_than_either_systems_interval(result):
+    dev, ev, flat, _ = result
+    # a second system that shares every utterance's difficulty: the pairing cancels it
+    rng = np.random.default_rng(5)
+    close = ev.assign(score=ev["score"] + rng.normal(0.0, 0.2, len(ev)))
+    diff = paired_differences(ev, close, CFG, seed=0)
+    width = diff["eer_diff_ci_high"] - diff["eer_diff_ci_low"]
+    assert width < 0.5 * (flat["eer_ci_high"] - flat["eer_ci_low"])
+
+
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda t: t.iloc[1:], "same eval utterances.*1 only in ours .e.g. 'E0000'., 0 only in other"),
+        (lambda t: t.assign(utt_id=t["utt_id"].replace("E0003", "Z9")),
+         "1 only in ours .e.g. 'E0003'., 1 only in other .e.g. 'Z9'"),
+        (lambda t: t.assign(speaker=t["speaker"].replace("ES1", "ES9")), "disagree on the speaker"),
+        (lambda t: t.assign(attack=t["attack"].replace("A07", "A99")), "disagree on the attack"),
+        (lambda t: t.assign(label=np.where(t["utt_id"] == "E0000", "spoof", t["label"])),
+         "disagree on the label of 1 eval utterance.s., e.g. 'E0000'"),
+    ],
+)
+def test_paired_systems_must_score_the_same_utterances(result, mutate, match):
+    _, ev, _, _ = result
+    with pytest.raises(MetricError, match=match):
+        paired_differences(ev, mutate(ev), CFG, seed=0)
 
 
 def test_dev_eval_overlap_raises():
@@ -139,4 +237,17 @@ def test_plots_and_markdown_table(result, tmp_path):
         "| system | EER (%) | Cllr | minDCF |",
         "|---|---|---|---|",
         "| sys | 1.23 [1.00, 1.50] | 0.500 | n/a |",
+    ]
+    paired = plots.paired_table(
+        {"base": {"eer_diff": -0.0123, "eer_diff_ci_low": -0.02, "eer_diff_ci_high": 0.005,
+                  "cllr_diff": 0.25}},
+        keys=("eer", "cllr", "min_dcf"), reference="ours", unit="speaker", ci_level=0.95,
+    )
+    assert paired.splitlines() == [
+        "Paired differences, ours - system, on the same speaker resamples (95% CIs in "
+        "brackets); below 0, ours has the lower (better) value:",
+        "",
+        "| ours - system | EER (pp) | Cllr | minDCF |",
+        "|---|---|---|---|",
+        "| base | -1.23 [-2.00, +0.50] | +0.250 | n/a |",
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from spectcontra.data.fetch import DownloadError, download, link_or_copy
+from spectcontra.data.fetch import DownloadError, copy_file, download
 
 PAYLOAD = bytes(range(256)) * 300  # 76.8 kB
 PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
@@ -208,11 +209,37 @@ def test_existing_wrong_dest_is_not_overwritten(server, tmp_path: Path) -> None:
     assert dest.read_bytes() == b"user data" and behaviour.ranges == []
 
 
-def test_link_or_copy_places_identical_file(tmp_path: Path) -> None:
+def test_copy_file_places_an_identical_independent_copy(tmp_path: Path) -> None:
     src = tmp_path / "a.bin"
-    src.write_bytes(b"xyz")
+    src.write_bytes(b"xyz" * 100_000)
     dst = tmp_path / "deep" / "b.bin"
     dst.parent.mkdir()
     dst.write_bytes(b"old")
-    link_or_copy(src, dst)
-    assert dst.read_bytes() == b"xyz"
+    copy_file(src, dst)
+    assert dst.read_bytes() == src.read_bytes()
+    assert not dst.samefile(src) and src.stat().st_nlink == 1  # a copy, not a hard link
+    dst.write_bytes(b"changed")
+    assert src.read_bytes() == b"xyz" * 100_000
+    assert [p.name for p in dst.parent.iterdir()] == ["b.bin"]  # no temporary left
+
+
+def test_copy_file_replaces_an_old_hard_link_without_writing_through_it(tmp_path: Path) -> None:
+    src = tmp_path / "orig.wav"
+    src.write_bytes(b"user's original")
+    dst = tmp_path / "raw" / "orig.wav"
+    dst.parent.mkdir()
+    os.link(src, dst)  # what link_or_copy used to leave behind
+    copy_file(src, dst)
+    assert not dst.samefile(src) and src.stat().st_nlink == 1
+    assert dst.read_bytes() == src.read_bytes() == b"user's original"
+
+
+def test_copy_file_without_kernel_copy_falls_back_to_python(tmp_path, monkeypatch) -> None:
+    def refuse(*args):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", refuse, raising=False)
+    src = tmp_path / "a.bin"
+    src.write_bytes(bytes(range(256)) * 1000)
+    copy_file(src, tmp_path / "b.bin")
+    assert (tmp_path / "b.bin").read_bytes() == src.read_bytes()

@@ -12,6 +12,7 @@ import soundfile as sf
 from spectcontra.config import FolderConfig
 from spectcontra.data.folder import (
     prepare_folder,
+    read_corpus_csv,
     speaker_disjoint_split,
     utt_id_from_path,
 )
@@ -131,9 +132,12 @@ def test_impossible_split_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ProtocolError, match="cannot split 2 speaker") as info:
         prepare_folder(_cfg(), seed=0, out_dir=tmp_path / "raw", project_root=tmp_path)
     assert "meta.csv" in str(info.value)
-    # With dev and eval switched off, one speaker holding both labels is enough.
-    df = prepare_folder(_cfg(0.0, 0.0), seed=0, out_dir=tmp_path / "raw", project_root=tmp_path)
-    assert set(df["split"]) == {"train"}
+    assert not (tmp_path / "raw").exists()  # refused before the first copy
+    # With dev and eval switched off, one speaker holding both labels is enough (params
+    # refuse zero fractions for the folder source; the split rule itself allows them).
+    table = read_corpus_csv(tmp_path / "my_corpus" / "meta.csv")
+    splits = speaker_disjoint_split(table["speaker"], table["label"], 0.0, 0.0, seed=0)
+    assert set(splits) == {"train"}
 
 
 def test_utt_id_from_path() -> None:
@@ -174,3 +178,27 @@ def test_bad_csv_is_named(tmp_path: Path, csv: str, audio: list[str], error: typ
 def test_missing_csv_is_named(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="data.folder.csv"):
         prepare_folder(_cfg(), seed=0, out_dir=tmp_path / "raw", project_root=tmp_path)
+
+
+def test_audio_is_copied_and_links_inside_the_root_are_followed(tmp_path: Path) -> None:
+    _corpus(tmp_path, "path,label,split\nreal/a.wav,bonafide,train\nalias.wav,spoof,dev\n"
+            "c.wav,spoof,eval\n", ["real/a.wav", "shared/b.wav", "c.wav"])
+    root = tmp_path / "my_corpus"
+    (root / "alias.wav").symlink_to(root / "shared" / "b.wav")  # inside the root: fine
+    out = tmp_path / "raw"
+    prepare_folder(_cfg(), seed=0, out_dir=out, project_root=tmp_path)
+    for rel, original in (("real/a.wav", "real/a.wav"), ("alias.wav", "shared/b.wav")):
+        placed = out / rel
+        assert placed.read_bytes() == (root / original).read_bytes()
+        assert not placed.is_symlink() and not placed.samefile(root / original)
+        assert (root / original).stat().st_nlink == 1  # the user's file gained no hard link
+
+
+def test_protocol_paths_must_stay_inside_the_audio_folder() -> None:
+    row = {"utt_id": "u", "label": "spoof", "split": "eval", "attack": "A01", "speaker": "s"}
+    for path in ("/etc/passwd", "../outside.wav", "a/../../b.wav", "C:/x.wav", "a\\..\\b.wav",
+                 ""):
+        with pytest.raises(ProtocolError, match="not relative to the audio folder") as info:
+            validate(pd.DataFrame([{**row, "path": path}]), source="p.csv")
+        assert "p.csv" in str(info.value)
+    validate(pd.DataFrame([{**row, "path": "sub/dir/ok..wav"}]))  # '..' inside a name is fine

@@ -69,6 +69,12 @@ def test_layer_selection_on_dev_separates_a_toy_task() -> None:
     assert result.dev_eer <= 0.1
 
 
+def test_layer_zero_is_refused_not_read_as_the_last_layer() -> None:
+    waves = [np.zeros(4000, np.float32)]
+    with pytest.raises(ValueError, match=r"numbered from 1, got \[0, 2\]"):
+        green_ai.layer_embeddings(tiny_wav2vec2(), waves, [2, 0])
+
+
 def test_unknown_classifier_is_refused() -> None:
     x = {1: np.random.default_rng(0).normal(size=(6, 4))}
     y = np.array([0, 1] * 3)

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 import torch
@@ -14,7 +15,8 @@ from spectcontra.config import VIEWS, EncoderConfig
 from spectcontra.conventions import BONAFIDE, SPOOF
 from spectcontra.features.clips import WINDOW_BATCH, window_starts
 from spectcontra.inference.torch_detector import CheckpointError, Detector
-from spectcontra.models.checkpoint import save_checkpoint
+from spectcontra.inference.whole_file import whole_file_logits
+from spectcontra.models.checkpoint import load_checkpoint, save_checkpoint
 from spectcontra.models.detector import SpoofDetector
 
 torch.set_num_threads(1)
@@ -198,3 +200,29 @@ def test_missing_and_corrupt_checkpoints_name_the_file(tmp_path):
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="bad.pt"):
         Detector.load(bad)
+
+
+def test_dev_and_eval_are_scored_through_the_path_detect_ships(tmp_path):
+    """whole_file_logits (what finetune publishes) == the loaded detector's score_wave (what
+    `spectcontra detect` prints), file by file, for short, crop-length and long clips."""
+    calibration = {"method": "logistic", "a": 1.7, "b": -0.3, "temperature": 1.0}
+    ckpt = make_checkpoint(tmp_path / "d.pt", calibration=calibration)
+    rows = []
+    for i, seconds in enumerate((0.3, CROP_S, 1.37, 2.0)):
+        sf.write(tmp_path / f"u{i}.wav", speech_like(seconds, seed=i), SR, subtype="FLOAT")
+        rows.append({"utt_id": f"u{i}", "path": f"u{i}.wav", "split": "eval"})
+    protocol = pd.DataFrame(rows)
+    model, extra = load_checkpoint(ckpt)
+    logits = whole_file_logits(model, extra["features"], {"eval": protocol}, protocol, tmp_path)
+    shipped = Detector.load(ckpt)
+    expected = [shipped.score_wave(shipped.load_wave(tmp_path / r["path"])) for r in rows]
+    np.testing.assert_allclose(shipped.calibration.apply(logits["eval"]), expected, atol=1e-9)
+    assert len(set(np.round(logits["eval"], 6))) == len(rows)  # the clips really differ
+
+
+def test_whole_file_scoring_refuses_utterances_missing_from_the_protocol(tmp_path):
+    model, extra = load_checkpoint(make_checkpoint(tmp_path / "d.pt"))
+    protocol = pd.DataFrame({"utt_id": ["a"], "path": ["a.wav"]})
+    with pytest.raises(KeyError, match="'b'"):
+        whole_file_logits(model, extra["features"], {"dev": pd.DataFrame({"utt_id": ["b"]})},
+                          protocol, tmp_path)

@@ -87,13 +87,12 @@ def test_default_encoder_within_parameter_budget():
 def test_cross_attention_shapes_gradients_and_mixing():
     xattn = CrossViewAttention(16, 2, 0.0)
     a, b = torch.randn(3, 5, 16), torch.randn(3, 9, 16, requires_grad=True)
-    ca_a, ca_b = xattn(a, b)
-    assert ca_a.shape == ca_b.shape == (3, 16)
-    (ca_a.sum() + ca_b.sum()).backward()
+    ca = xattn(a, b)
+    assert ca.shape == (3, 16)
+    ca.sum().backward()
     check_gradients(xattn)
     assert b.grad.abs().sum() > 0  # a's output depends on b
-    other_a, _ = xattn(a, torch.randn(3, 9, 16))
-    assert not torch.allclose(ca_a, other_a)
+    assert not torch.allclose(ca, xattn(a, torch.randn(3, 9, 16)))
 
 
 def test_cross_attention_rejects_bad_heads():
@@ -105,13 +104,39 @@ def test_cross_attention_rejects_bad_heads():
 @pytest.mark.parametrize("supervised", [False, True])
 def test_pretrainer_losses_and_gradients(cross_attention, supervised):
     model = ContrastivePretrainer(SpectralEncoder(TINY, F_BINS), 8, cross_attention, 0.2).train()
-    x = views_batch(("mel", "linear"))
+    x, x2 = views_batch(("mel", "linear"), seed=1), views_batch(("mel", "linear"), seed=2)
     labels = torch.tensor([1, 0, 1, 0]) if supervised else None
-    l_sa, l_ca = model(x["mel"], x["linear"], 0, 1, labels)
+    second = (x2["mel"], x2["linear"]) if cross_attention else None
+    l_sa, l_ca = model(x["mel"], x["linear"], 0, 1, labels, second)
     assert torch.isfinite(l_sa) and l_sa > 0
     assert (l_ca > 0) if cross_attention else (l_ca == 0)
     (l_sa + 0.5 * l_ca).backward()
     check_gradients(model)
+
+
+def test_cross_attention_positives_share_no_tokens():
+    """L_CA's positive pair is (a1 attends b1) vs (b2 attends a2): each side is a function of
+    its own draw only, and the two directions have separate weights (no leak by construction)."""
+    model = ContrastivePretrainer(SpectralEncoder(TINY, F_BINS), 8, True, 0.2).eval()
+    assert model.cross_ab is not model.cross_ba
+    assert not any(p is q for p in model.cross_ab.parameters() for q in model.cross_ba.parameters())
+    d1, d2 = views_batch(("mel", "linear"), seed=1), views_batch(("mel", "linear"), seed=2)
+    captured = {}
+    model.cross_ab.register_forward_hook(lambda m, i, o: captured.__setitem__("ab", o.detach()))
+    model.cross_ba.register_forward_hook(lambda m, i, o: captured.__setitem__("ba", o.detach()))
+
+    def run(first, second):
+        with torch.no_grad():
+            model(first["mel"], first["linear"], 0, 1, None, (second["mel"], second["linear"]))
+        return captured["ab"].clone(), captured["ba"].clone()
+
+    ab, ba = run(d1, d2)
+    ab_new2, ba_new2 = run(d1, views_batch(("mel", "linear"), seed=3))  # only draw 2 changes
+    assert torch.allclose(ab, ab_new2) and not torch.allclose(ba, ba_new2)
+    ab_new1, ba_new1 = run(views_batch(("mel", "linear"), seed=4), d2)  # only draw 1 changes
+    assert not torch.allclose(ab, ab_new1) and torch.allclose(ba, ba_new1)
+    with pytest.raises(ValueError, match="second draw"):
+        model(d1["mel"], d1["linear"], 0, 1)
 
 
 # --------------------------------------------------------------------------- detector
@@ -135,7 +160,8 @@ def test_detector_forward_and_gradients(views, head, strategy):
     if strategy in ("frozen", "logreg"):
         assert not encoder_trainable and not det.encoder.training
     elif strategy == "partial":
-        assert encoder_trainable and all(n.startswith(("blocks.1.", "attention.", "norm."))
+        assert encoder_trainable and all(n.startswith(("blocks.1.", "to_tokens.", "view_embed",
+                                                        "attention.", "norm."))
                                          for n in encoder_trainable)
         assert not det.encoder.blocks[0].training and det.encoder.attention.training
     else:

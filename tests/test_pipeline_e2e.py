@@ -20,6 +20,7 @@ BIN = Path(sys.executable).parent
 def tiny_params(raw: dict) -> dict:
     """The default params, shrunk so the whole DAG runs in about a minute on 2 cores."""
     raw["common"].update(crop_seconds=1.0, threads=1)
+    raw["data"]["source"] = "synthetic"  # tests never fetch
     raw["data"]["synthetic"].update(
         train_speakers=3, dev_speakers=2, eval_speakers=2, train_utterances=40,
         dev_utterances=30, eval_utterances=40, min_seconds=0.8, max_seconds=1.4,
@@ -29,6 +30,7 @@ def tiny_params(raw: dict) -> dict:
     raw["evaluate"].update(n_bootstrap=20)
     raw["ablate"].update(seeds=[1], small_train_utterances=30, small_epochs=1, variants={
         "full_method": {}, "supervised_only": raw["ablate"]["variants"]["supervised_only"]})
+    raw["label_efficiency"].update(fractions=[0.5, 1.0], seeds=[1, 2], steps=2, n_bootstrap=20)
     raw["profile"].update(durations=[4.0], warmup=1, runs=3, batch_size=4, wav2vec2=False)
     raw["detect"].update(occlusion_utterances=20, examples_per_class=1)
     return raw

@@ -48,3 +48,18 @@ def test_the_reports_own_energy_record_can_be_left_out(tmp_path) -> None:
     (tmp_path / "energy" / "report.json").write_text("{}")
     (tmp_path / "eval.json").write_text("{}")
     assert set(load_metrics(tmp_path, exclude=frozenset({"energy/report"}))) == {"eval"}
+
+
+def test_results_name_the_resampling_unit_and_attacks_show_their_intervals() -> None:
+    flat = {"eer_attack_A05": 0.1, "eer_attack_A05_ci_low": 0.05, "eer_attack_A05_ci_high": 0.2}
+    m = {"comparison_md": "TABLE\n", "eval": {"bootstrap_unit": "speaker"},
+         "comparison": {"ours": flat, "old": {"eer_attack_A05": 0.3}}}
+    out = render_blocks("<!-- BEGIN:results -->\n<!-- END:results -->\n"
+                        "<!-- BEGIN:attacks -->\n<!-- END:attacks -->\n", m)
+    assert "resampling eval speakers with replacement, then their utterances" in out
+    assert "| attack | ours EER (%) | old EER (%) |" in out
+    assert "| A05 | 10.00 [5.00, 20.00] | 30.00 |" in out
+    assert "A05_ci" not in out  # interval keys are not attacks
+    # metrics written before the unit was recorded render as before
+    older = render_blocks("<!-- BEGIN:results -->\n<!-- END:results -->", {"comparison_md": "T\n"})
+    assert "CIs in brackets; thresholded" in older

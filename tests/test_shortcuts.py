@@ -90,8 +90,19 @@ def _toy_cues(spoof_shorter: bool, n: int = 200, seed: int = 0) -> pd.DataFrame:
 def test_audit_flags_a_planted_duration_shortcut():
     out = audit(_toy_cues(spoof_shorter=True))
     assert out["shortcut_eer_duration_s"] < 0.3 and out["shortcut_flag_duration_s"]
+    assert out["shortcut_dev_eer_duration_s"] < 0.3 and out["shortcut_dev_flag_duration_s"]
     assert out["shortcut_eer_all_cues"] < 0.3 and out["shortcut_any_flag"]
-    assert not out["shortcut_flag_rms_dbfs"]
+    assert not out["shortcut_flag_rms_dbfs"] and not out["shortcut_dev_flag_rms_dbfs"]
+
+
+def test_a_shortcut_only_dev_carries_is_flagged_too():
+    cues = _toy_cues(spoof_shorter=False)
+    dev_spoof = (cues["split"] == "dev") & (cues["label"] == SPOOF)
+    cues.loc[dev_spoof, "duration_s"] -= 1.5  # dev spoofs shorter: train -> dev reads it
+    cues.loc[cues["split"] == "train", "duration_s"] -= 1.5 * (cues["label"] == SPOOF)
+    out = audit(cues)
+    assert out["shortcut_dev_flag_duration_s"] and out["shortcut_any_flag"]
+    assert not out["shortcut_flag_duration_s"]  # eval carries no such cue
 
 
 def test_audit_of_a_fair_corpus_sits_near_chance_and_is_json_flat():
@@ -109,5 +120,7 @@ def test_audit_needs_both_classes_in_train_and_eval():
     cues = _toy_cues(spoof_shorter=False)
     with pytest.raises(ValueError, match="eval"):
         audit(cues[~((cues["split"] == "eval") & (cues["label"] == SPOOF))])
+    with pytest.raises(ValueError, match="dev"):
+        audit(cues[~((cues["split"] == "dev") & (cues["label"] == SPOOF))])
     with pytest.raises(ValueError, match="split"):
         audit(cues.drop(columns="split"))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from spectcontra.config import SyntheticConfig
+from spectcontra.config import ConfigError, SyntheticConfig
 from spectcontra.conventions import BONAFIDE, NO_ATTACK, SPLITS, SPOOF
 from spectcontra.data.attacks import (
     ATTACKS,
@@ -128,8 +128,9 @@ def test_stft_round_trip_is_exact():
 
 
 def test_bad_sizes_are_refused_by_name():
-    bad = SyntheticConfig(**{**TINY.__dict__, "eval_utterances": 1})
-    with pytest.raises(ValueError, match="eval_utterances"):
-        plan_corpus(bad, 0)
+    with pytest.raises(ConfigError, match="'data.synthetic.eval_utterances' = 1"):
+        SyntheticConfig(**{**TINY.__dict__, "eval_utterances": 1})
+    with pytest.raises(ValueError, match="min_seconds"):
+        plan_corpus(SyntheticConfig(**{**TINY.__dict__, "min_seconds": 0.1}), 0)
     with pytest.raises(ValueError, match="unknown attack"):
         apply_attack("A99", _clean(4000), np.random.default_rng(0), SR)

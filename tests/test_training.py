@@ -17,10 +17,10 @@ from spectcontra.config import (
 )
 from spectcontra.evaluation.metrics import compute_eer
 from spectcontra.models.checkpoint import load_checkpoint, save_checkpoint
-from spectcontra.models.detector import score
+from spectcontra.models.detector import SpoofDetector, score
 from spectcontra.training.finetune import LOGREG_C_GRID, finetune
 from spectcontra.training.optim import cosine_lr
-from spectcontra.training.pretrain import pretrain, view_pair
+from spectcontra.training.pretrain import ViewSampler, crop_frames, pretrain, view_sources
 
 torch.set_num_threads(1)
 
@@ -29,9 +29,11 @@ TINY = EncoderConfig(channels=(4, 8), embed_dim=16, heads=2, dropout=0.1)
 AUG = AugmentConfig(time_mask=6, freq_mask=3, gain_db=3.0, noise_std=0.05, signal_effects=True)
 PRE = PretrainConfig(epochs=2, batch_size=16, lr=2e-3, weight_decay=1e-4, temperature=0.2,
                      contrastive_weight=1.0, supervised_contrastive=False, cross_attention=True,
-                     alpha=0.5, views=("mel", "linear"), projection_dim=8, encoder=TINY, augment=AUG)
+                     alpha=0.5, views=("mel", "linear"), projection_dim=8, view_crop_fraction=0.75,
+                     encoder=TINY, augment=AUG)
+NO_AUG = AugmentConfig(time_mask=0, freq_mask=0, gain_db=0.0, noise_std=0.0, signal_effects=False)
 FT = FinetuneConfig(strategy="full", head="mlp", head_hidden=8, epochs=2, batch_size=8, lr=3e-3,
-                    weight_decay=1e-4, calibration="none")
+                    weight_decay=1e-4, calibration="none", patience=0, augment=NO_AUG)
 
 
 def make_split(n: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -122,16 +124,63 @@ def test_zero_contrastive_weight_returns_seeded_init():
     assert states_equal(a.state_dict(), b.state_dict(), a.state_dict())
 
 
-def test_view_pair_sources():
-    (a, src_a), (b, src_b) = view_pair(TRAIN, TRAIN_AUG, PRE)
-    assert (a, b) == ("mel", "linear") and src_a is TRAIN["mel"] and src_b is TRAIN_AUG["linear"]
+def test_view_sources():
+    assert view_sources(TRAIN, TRAIN_AUG, PRE) == ("mel", "linear", TRAIN_AUG)
     one = dataclasses.replace(PRE, views=("mel",))
-    (a, src_a), (b, src_b) = view_pair(TRAIN, TRAIN_AUG, one)
-    assert a == b == "mel" and src_a is TRAIN["mel"] and src_b is TRAIN_AUG["mel"]
+    assert view_sources(TRAIN, TRAIN_AUG, one) == ("mel", "mel", TRAIN_AUG)
     no_fx = dataclasses.replace(one, augment=dataclasses.replace(AUG, signal_effects=False))
-    assert view_pair(TRAIN, TRAIN_AUG, no_fx)[1][1] is TRAIN["mel"]
+    assert view_sources(TRAIN, TRAIN_AUG, no_fx)[2] is None
     with pytest.warns(UserWarning, match="signal-augmented"):
-        assert view_pair(TRAIN, None, one)[1][1] is TRAIN["mel"]
+        assert view_sources(TRAIN, None, one)[2] is None
+
+
+def _sampler(cfg: PretrainConfig, seed: int, augmented=TRAIN_AUG["mel"]) -> ViewSampler:
+    frames = crop_frames(T_FRAMES, cfg.view_crop_fraction)
+    return ViewSampler(TRAIN["mel"], augmented, frames, cfg, torch_generator_for(seed), None)
+
+
+def torch_generator_for(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_the_two_views_of_a_step_are_independent_random_spans():
+    """Per-view crops differ: with no other augmentation, view a and view b of the same
+    utterances are different spans of the stored crop (not frame-aligned)."""
+    cfg = dataclasses.replace(PRE, augment=NO_AUG, view_crop_fraction=0.5)
+    sampler = _sampler(cfg, 0, augmented=None)
+    idx = torch.arange(16)
+    a, b = sampler(idx), sampler(idx)
+    assert a.shape == b.shape == (16, F_BINS, T_FRAMES // 2)
+    full = torch.from_numpy(TRAIN["mel"][:16].astype(np.float32))
+    # Each view is some span of its utterance...
+    for view in (a, b):
+        for i in range(16):
+            spans = full[i].unfold(1, T_FRAMES // 2, 1).permute(1, 0, 2)  # (n_spans, F, frames)
+            assert (spans == view[i]).all(dim=(1, 2)).any()
+    # ...and the two views' spans differ for most utterances.
+    assert (a != b).flatten(1).any(dim=1).float().mean() > 0.5
+
+
+def test_augmentation_is_drawn_afresh_at_every_step():
+    """Two draws of the same batch differ (signal copy choice, span and masks), so an epoch
+    never sees the previous epoch's distortion; the same seed reproduces the draws."""
+    idx = torch.arange(8)
+    s1, s2 = _sampler(PRE, 3), _sampler(PRE, 3)
+    first, second = s1(idx), s1(idx)
+    assert not torch.equal(first, second)
+    assert torch.equal(first, s2(idx)) and torch.equal(second, s2(idx))
+
+
+def test_signal_augmented_copy_reaches_both_views_at_random():
+    cfg = dataclasses.replace(PRE, augment=dataclasses.replace(NO_AUG, signal_effects=True),
+                              view_crop_fraction=1.0)
+    sampler = _sampler(cfg, 0)
+    idx = torch.arange(32)
+    draws = torch.stack([sampler(idx) for _ in range(6)])  # (6, 32, F, T)
+    aug = torch.from_numpy(TRAIN_AUG["mel"].astype(np.float32))
+    from_aug = (draws == aug).flatten(2).all(dim=2)  # (6, 32)
+    assert 0.2 < from_aug.float().mean() < 0.8  # both sources, about half each
+    assert (from_aug.any(dim=0) & ~from_aug.all(dim=0)).any()  # an utterance switches source
 
 
 # --------------------------------------------------------------------------- fine-tuning
@@ -148,15 +197,39 @@ def test_frozen_strategy_leaves_encoder_bit_identical(encoder):
     assert len(history) == FT.epochs
 
 
-def test_partial_strategy_changes_only_last_block_and_attention(encoder):
+def test_partial_strategy_trains_exactly_what_it_says(encoder):
+    """'partial' = last conv block, token projection, view embedding, attention and its norm;
+    asserted by parameter name, both as requires_grad and as what training changed."""
+    det = SpoofDetector(TINY, ("mel", "linear"), F_BINS, head="mlp", head_hidden=8)
+    det.set_strategy("partial")
+    trainable = {n for n, p in det.encoder.named_parameters() if p.requires_grad}
+    allowed = ("blocks.1.", "to_tokens.", "view_embed", "attention.", "norm.")
+    expected = {n for n, _ in det.encoder.named_parameters() if n.startswith(allowed)}
+    assert trainable == expected
+    assert {"to_tokens.weight", "to_tokens.bias", "view_embed"} <= trainable
+    assert not any(n.startswith("blocks.0.") for n in trainable)
+
     before = encoder.state_dict()
     det, _ = finetune(encoder, TRAIN, Y_TRAIN, DEV, Y_DEV,
                       dataclasses.replace(FT, strategy="partial"), seed=0)
     after = det.encoder.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
-    allowed = ("blocks.1.", "attention.", "norm.")
     assert changed and all(k.startswith(allowed) for k in changed), sorted(changed)
+    assert {"to_tokens.weight", "view_embed"} <= changed
     assert any(k.startswith("blocks.1.") and "running_mean" in k for k in changed)
+
+
+def test_finetune_augments_and_stops_early_on_dev(encoder):
+    aug = dataclasses.replace(FT, epochs=12, patience=2, augment=AUG)
+    det, hist = finetune(encoder, TRAIN, Y_TRAIN, DEV, Y_DEV, aug, seed=0,
+                         train_aug_views=TRAIN_AUG)
+    best = next(h["epoch"] for h in hist if h["selected"])
+    assert len(hist) <= 12 and (len(hist) == 12 or len(hist) - best == 2)
+    assert hist[best - 1]["dev_eer"] == min(h["dev_eer"] for h in hist)
+    plain, _ = finetune(encoder, TRAIN, Y_TRAIN, DEV, Y_DEV, dataclasses.replace(aug, augment=NO_AUG),
+                        seed=0)
+    # Augmentation changes what is learned (same seed, same data, same steps).
+    assert not torch.equal(det.head.net[0].weight, plain.head.net[0].weight)
 
 
 def test_full_strategy_changes_the_whole_encoder(encoder):
@@ -164,7 +237,7 @@ def test_full_strategy_changes_the_whole_encoder(encoder):
     det, _ = finetune(encoder, TRAIN, Y_TRAIN, DEV, Y_DEV, FT, seed=0)
     after = det.encoder.state_dict()
     assert not torch.equal(before["blocks.0.0.weight"], after["blocks.0.0.weight"])
-    assert not torch.equal(before["blocks.0.1.running_mean"], after["blocks.0.1.running_mean"])
+    assert not torch.equal(before["blocks.0.2.running_mean"], after["blocks.0.2.running_mean"])
 
 
 @pytest.mark.parametrize("strategy", ["frozen", "partial", "full"])

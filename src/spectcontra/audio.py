@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import soundfile as sf
 
+from spectcontra.conventions import (
+    AUDIO_EXTENSIONS,
+    MAX_AUDIO_RATE,
+    MAX_AUDIO_SAMPLES,
+    MIN_AUDIO_RATE,
+    MIN_AUDIO_SECONDS,
+)
+
 # "sinc": torchaudio's windowed-sinc resampler (scipy's polyphase one past MAX_SINC_KERNEL),
 # as training used. "polyphase": scipy's only, so a torch-free process stays torch-free.
 Resampler = Literal["sinc", "polyphase"]
 RESAMPLERS: tuple[str, ...] = ("sinc", "polyphase")
 
-MIN_SAMPLE_RATE = 4000  # below this a header rate is a broken file, not telephone audio
 # Peak |x| below 1e-6 (-120 dBFS) is digital silence: the smallest non-zero 16-bit PCM sample
 # is 2**-15 (about 3e-5), so for integer formats this means "every sample is exactly zero".
 SILENCE_PEAK = 1e-6
@@ -39,17 +49,40 @@ class AudioError(ValueError):
         return (AudioError, (self.path, self.reason))
 
 
+@dataclass(frozen=True)
+class Audio:
+    """A checked wave and the rate its file was stored at."""
+
+    wave: np.ndarray  # (samples,) mono float32 at sample_rate
+    sample_rate: int
+    native_rate: int  # the file's own rate, before resampling
+
+    @property
+    def upsampled(self) -> bool:
+        """True when the file's rate was below :attr:`sample_rate`: its top band is empty,
+        which a detector trained on full-band audio may read as a spoofing trace."""
+        return self.native_rate < self.sample_rate
+
+
 def load_audio(path: str | Path, sample_rate: int, max_seconds: float,
                resampler: Resampler = "sinc") -> np.ndarray:
-    """Read ``path`` as a mono float32 wave of shape ``(samples,)`` at ``sample_rate``.
+    """Read ``path`` as a mono float32 wave of shape ``(samples,)``; see :func:`read_audio`."""
+    return read_audio(path, sample_rate, max_seconds, resampler).wave
+
+
+def read_audio(path: str | Path, sample_rate: int, max_seconds: float,
+               resampler: Resampler = "sinc") -> Audio:
+    """Read ``path`` as a mono float32 wave at ``sample_rate``, keeping its native rate.
 
     Multichannel audio is mixed to mono by the channel mean. Missing, unreadable, empty,
-    non-finite, silent (peak < :data:`SILENCE_PEAK`), too-long and absurd-rate files raise
-    :class:`AudioError`. The length is checked from the header before any sample is read.
-    A file at another rate is converted by ``resampler`` (see :func:`resample`).
+    non-finite, silent (peak < :data:`SILENCE_PEAK`), too-short, too-long, too-large (frames x channels
+    over :data:`~spectcontra.conventions.MAX_AUDIO_SAMPLES`) and absurd-rate files raise
+    :class:`AudioError`. Length, size and rate are checked from the header before any sample
+    is read. A file at another rate is converted by ``resampler`` (see :func:`resample`).
     """
-    if sample_rate < MIN_SAMPLE_RATE:
-        raise ValueError(f"sample_rate must be >= {MIN_SAMPLE_RATE}, got {sample_rate}")
+    if not MIN_AUDIO_RATE <= sample_rate <= MAX_AUDIO_RATE:
+        raise ValueError(f"sample_rate must be in [{MIN_AUDIO_RATE}, {MAX_AUDIO_RATE}], "
+                         f"got {sample_rate}")
     if max_seconds <= 0:
         raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
     if resampler not in RESAMPLERS:
@@ -57,19 +90,16 @@ def load_audio(path: str | Path, sample_rate: int, max_seconds: float,
     path = Path(path)
     if not path.is_file():
         raise AudioError(path, "no such file")
+    # As bytes: soundfile encodes a str name strictly as UTF-8, so a file whose name is not
+    # UTF-8 (Python holds such names with surrogate escapes) could not be opened at all.
+    name = os.fsencode(path)
     try:
-        info = sf.info(str(path))
+        info = sf.info(name)
     except (sf.SoundFileError, RuntimeError, OSError) as err:
         raise AudioError(path, f"unreadable ({err})") from err
-    if info.samplerate < MIN_SAMPLE_RATE:
-        raise AudioError(path, f"sample rate {info.samplerate} Hz is below {MIN_SAMPLE_RATE} Hz")
-    if info.frames <= 0:
-        raise AudioError(path, "no samples")
-    seconds = info.frames / info.samplerate
-    if seconds > max_seconds:
-        raise AudioError(path, f"{seconds:.1f} s is longer than the {max_seconds:g} s limit")
+    _check_header(path, info.samplerate, info.channels, info.frames, max_seconds)
     try:
-        data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
+        data, file_rate = sf.read(name, dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError, OSError) as err:
         raise AudioError(path, f"unreadable ({err})") from err
     if data.shape[0] == 0:
@@ -79,7 +109,29 @@ def load_audio(path: str | Path, sample_rate: int, max_seconds: float,
     wave = data.mean(axis=1, dtype=np.float32)  # (samples,)
     if float(np.abs(wave).max()) < SILENCE_PEAK:
         raise AudioError(path, f"silent (peak below {SILENCE_PEAK:g})")
-    return resample(wave, file_rate, sample_rate, resampler)
+    return Audio(resample(wave, file_rate, sample_rate, resampler), sample_rate, file_rate)
+
+
+def _check_header(path: Path, rate: int, channels: int, frames: int, max_seconds: float) -> None:
+    """Refuse, from the header alone, a file whose samples are absurd or would not fit."""
+    if rate < MIN_AUDIO_RATE:
+        raise AudioError(path, f"sample rate {rate} Hz is below {MIN_AUDIO_RATE} Hz")
+    if rate > MAX_AUDIO_RATE:
+        raise AudioError(path, f"sample rate {rate} Hz is above {MAX_AUDIO_RATE} Hz")
+    if channels < 1:
+        raise AudioError(path, f"{channels} channels")
+    if frames <= 0:
+        raise AudioError(path, "no samples")
+    seconds = frames / rate
+    if seconds < MIN_AUDIO_SECONDS:
+        raise AudioError(path, f"{frames} samples ({seconds:.3g} s) is shorter than the "
+                               f"{MIN_AUDIO_SECONDS:g} s minimum")
+    if seconds > max_seconds:
+        raise AudioError(path, f"{seconds:.1f} s is longer than the {max_seconds:g} s limit")
+    if frames * channels > MAX_AUDIO_SAMPLES:
+        raise AudioError(path, f"{seconds:.1f} s x {channels} channels x {rate} Hz is "
+                               f"{frames * channels:,} samples ({frames * channels * 4 / 2**30:.1f}"
+                               f" GiB as float32), over the {MAX_AUDIO_SAMPLES:,}-sample limit")
 
 
 def resample(wave: np.ndarray, orig_rate: int, new_rate: int,
@@ -144,3 +196,21 @@ def trim_silence(wave: np.ndarray, sample_rate: int, top_db: float) -> np.ndarra
     if end <= start:
         return wave
     return wave[start:end]
+
+
+def find_audio(folder: str | Path) -> list[Path]:
+    """Audio files under ``folder``, recursively, by extension (:data:`AUDIO_EXTENSIONS`).
+
+    Sorted by path so a rerun scores in the same order. Hidden files and folders are skipped
+    (macOS leaves ``._NAME.wav`` metadata files, which are not audio, beside real ones), and
+    symlinked folders are not entered, so a link cycle cannot loop.
+    """
+    return sorted(_walk_audio(Path(folder)))
+
+
+def _walk_audio(folder: Path) -> Iterator[Path]:
+    for parent, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS:
+                yield Path(parent) / name

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -10,6 +12,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from spectcontra.conventions import MAX_AUDIO_RATE, PROFILE_REFERENCE_SECONDS
+
+# Seeds reach random, NumPy, torch and scikit-learn; the last takes only [0, 2**32).
+MAX_SEED = 2**32 - 1
+# wav2vec2-base has 12 transformer layers, numbered from 1 as in the Green AI paper.
+WAV2VEC2_BASE_LAYERS = 12
 
 
 class ConfigError(ValueError):
@@ -27,7 +36,9 @@ class CommonConfig:
     threads: int
 
     def __post_init__(self) -> None:
-        _check(self.sample_rate >= 8000, "common.sample_rate", self.sample_rate, ">= 8000")
+        _check_seed(self.seed, "common.seed")
+        _check(8000 <= self.sample_rate <= MAX_AUDIO_RATE, "common.sample_rate", self.sample_rate,
+               f"in [8000, {MAX_AUDIO_RATE}]")
         _check(self.crop_seconds > 0, "common.crop_seconds", self.crop_seconds, "> 0")
         _check(self.threads >= 1, "common.threads", self.threads, ">= 1")
 
@@ -49,6 +60,12 @@ class SyntheticConfig:
     max_seconds: float
 
     def __post_init__(self) -> None:
+        for split in ("train", "dev", "eval"):
+            _check(getattr(self, f"{split}_speakers") >= 1, f"data.synthetic.{split}_speakers",
+                   getattr(self, f"{split}_speakers"), ">= 1")
+            _check(getattr(self, f"{split}_utterances") >= 2,
+                   f"data.synthetic.{split}_utterances", getattr(self, f"{split}_utterances"),
+                   ">= 2 (one per class)")
         _check(0 < self.bonafide_fraction < 1, "data.synthetic.bonafide_fraction",
                self.bonafide_fraction, "in (0, 1)")
         _check(0 < self.min_seconds <= self.max_seconds, "data.synthetic.min_seconds",
@@ -63,6 +80,16 @@ class Asvspoof2019Config:
     archive_dir: str
     max_per_split: int  # 0 keeps every utterance; >0 takes a seeded, class-stratified subset
 
+    def __post_init__(self) -> None:
+        _check(re.fullmatch(r"(https?|file)://\S+", self.url) is not None,
+               "data.asvspoof2019_la.url", self.url, "an http(s) or file URL")
+        _check(self.size_bytes >= 0, "data.asvspoof2019_la.size_bytes", self.size_bytes,
+               ">= 0 (0 = not checked)")
+        _check(re.fullmatch(r"([0-9a-fA-F]{32})?", self.md5) is not None,
+               "data.asvspoof2019_la.md5", self.md5, "32 hex digits (\"\" = not checked)")
+        _check(self.max_per_split >= 0, "data.asvspoof2019_la.max_per_split",
+               self.max_per_split, ">= 0 (0 = every utterance)")
+
 
 @dataclass(frozen=True)
 class FolderConfig:
@@ -72,10 +99,18 @@ class FolderConfig:
     eval_fraction: float
 
     def __post_init__(self) -> None:
-        _check(0 <= self.dev_fraction < 1 and 0 <= self.eval_fraction < 1
-               and self.dev_fraction + self.eval_fraction < 1,
+        _check(self.csv != "", "data.folder.csv", self.csv, "a CSV path")
+        _check(self.root != "", "data.folder.root", self.root, "a folder ('.' for the project)")
+        # Every split needs speakers: calibration and the threshold come from dev, results
+        # from eval, so neither fraction may be 0.
+        _check(0 < self.dev_fraction < 1, "data.folder.dev_fraction", self.dev_fraction,
+               "in (0, 1)")
+        _check(0 < self.eval_fraction < 1, "data.folder.eval_fraction", self.eval_fraction,
+               "in (0, 1)")
+        _check(self.dev_fraction + self.eval_fraction < 1,
                "data.folder.dev_fraction/eval_fraction",
-               (self.dev_fraction, self.eval_fraction), "fractions summing to < 1")
+               (self.dev_fraction, self.eval_fraction), "fractions summing to < 1 (train gets "
+               "the rest)")
 
 
 @dataclass(frozen=True)
@@ -139,10 +174,15 @@ class PreprocessConfig:
     signal_augment: bool
 
     def __post_init__(self) -> None:
+        _check(self.n_fft >= 2, "preprocess.n_fft", self.n_fft, ">= 2")
         _check(self.hop_length > 0 and self.n_fft >= self.hop_length, "preprocess.hop_length",
                self.hop_length, "> 0 and <= n_fft")
-        _check(self.n_mels > 0 and self.n_linear > 0, "preprocess.n_mels/n_linear",
-               (self.n_mels, self.n_linear), "> 0")
+        # More filters than STFT bins leaves filters with no bin: all-zero feature rows.
+        n_freqs = self.n_fft // 2 + 1
+        for key in ("n_mels", "n_linear"):
+            _check(0 < getattr(self, key) <= n_freqs, f"preprocess.{key}", getattr(self, key),
+                   f"in [1, n_fft/2+1 = {n_freqs}]")
+        _check(self.trim_db > 0, "preprocess.trim_db", self.trim_db, "> 0 dB")
 
 
 @dataclass(frozen=True)
@@ -155,8 +195,10 @@ class EncoderConfig:
     def __post_init__(self) -> None:
         _check(len(self.channels) >= 1 and all(c > 0 for c in self.channels),
                "pretrain.encoder.channels", self.channels, "a non-empty list of positive ints")
+        _check(self.heads >= 1, "pretrain.encoder.heads", self.heads, ">= 1")
         _check(self.embed_dim > 0 and self.embed_dim % self.heads == 0,
-               "pretrain.encoder.embed_dim", self.embed_dim, "> 0 and divisible by heads")
+               "pretrain.encoder.embed_dim", self.embed_dim,
+               f"> 0 and divisible by pretrain.encoder.heads = {self.heads}")
         _check(0 <= self.dropout < 1, "pretrain.encoder.dropout", self.dropout, "in [0, 1)")
 
 
@@ -166,7 +208,13 @@ class AugmentConfig:
     freq_mask: int  # widest frequency mask in bins; 0 = off
     gain_db: float  # random gain range +/- dB on the log spectrogram; 0 = off
     noise_std: float  # additive Gaussian noise on normalised features; 0 = off
-    signal_effects: bool  # second view from the signal-augmented copy written by preprocess
+    signal_effects: bool  # each example draws clean or signal-augmented features, every step
+
+    def check(self, section: str) -> None:
+        """Called by the section holding it, which knows the key's full name."""
+        for key in ("time_mask", "freq_mask", "gain_db", "noise_std"):
+            _check(getattr(self, key) >= 0, f"{section}.augment.{key}", getattr(self, key),
+                   ">= 0 (0 = off)")
 
 
 VIEWS = ("mel", "linear")
@@ -185,6 +233,9 @@ class PretrainConfig:
     alpha: float  # weight of the cross-attention loss: L = L_SA + alpha * L_CA
     views: tuple[str, ...]
     projection_dim: int
+    # Each view sees its own random span of this fraction of the stored crop's frames, so the
+    # two views are not frame-aligned (1.0 = the whole crop for both, aligned).
+    view_crop_fraction: float
     encoder: EncoderConfig
     augment: AugmentConfig
 
@@ -192,7 +243,11 @@ class PretrainConfig:
         _check(self.epochs >= 0, "pretrain.epochs", self.epochs, ">= 0")
         _check(self.batch_size >= 2, "pretrain.batch_size", self.batch_size, ">= 2")
         _check(self.lr > 0, "pretrain.lr", self.lr, "> 0")
+        _check(self.weight_decay >= 0, "pretrain.weight_decay", self.weight_decay, ">= 0")
         _check(self.temperature > 0, "pretrain.temperature", self.temperature, "> 0")
+        _check(self.alpha >= 0, "pretrain.alpha", self.alpha, ">= 0")
+        _check(self.projection_dim >= 1, "pretrain.projection_dim", self.projection_dim, ">= 1")
+        self.augment.check("pretrain")
         _check(self.contrastive_weight >= 0, "pretrain.contrastive_weight",
                self.contrastive_weight, ">= 0")
         _check(len(self.views) >= 1 and set(self.views) <= set(VIEWS)
@@ -202,6 +257,8 @@ class PretrainConfig:
                or self.augment.time_mask > 0 or self.augment.freq_mask > 0,
                "pretrain.cross_attention", self.cross_attention,
                "two views or an augmentation that makes the second view differ")
+        _check(0 < self.view_crop_fraction <= 1, "pretrain.view_crop_fraction",
+               self.view_crop_fraction, "in (0, 1]")
 
 
 @dataclass(frozen=True)
@@ -214,11 +271,16 @@ class FinetuneConfig:
     lr: float
     weight_decay: float
     calibration: Literal["temperature", "logistic", "none"]
+    patience: int  # stop after this many dev checks without a lower dev EER; 0 = never stop early
+    augment: AugmentConfig  # training-time augmentation of the labelled data (all zero = off)
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, "finetune.epochs", self.epochs, ">= 1")
+        _check(self.patience >= 0, "finetune.patience", self.patience, ">= 0")
         _check(self.batch_size >= 1, "finetune.batch_size", self.batch_size, ">= 1")
         _check(self.lr > 0, "finetune.lr", self.lr, "> 0")
+        _check(self.weight_decay >= 0, "finetune.weight_decay", self.weight_decay, ">= 0")
+        self.augment.check("finetune")
         _check(self.head != "mlp" or self.head_hidden > 0, "finetune.head_hidden",
                self.head_hidden, "> 0 for an MLP head")
 
@@ -228,6 +290,7 @@ class EvaluateConfig:
     n_bootstrap: int
     ci_level: float
     ece_bins: int
+    bootstrap_unit: Literal["speaker", "utterance"]  # what a resample draws (evaluation/bootstrap.py)
 
     def __post_init__(self) -> None:
         _check(self.n_bootstrap >= 10, "evaluate.n_bootstrap", self.n_bootstrap, ">= 10")
@@ -241,13 +304,26 @@ class ClassicBaselineConfig:
     classifier: Literal["logreg", "gmm"]
     gmm_components: int
 
+    def __post_init__(self) -> None:
+        _check(self.n_lfcc >= 1, "baselines.classic.n_lfcc", self.n_lfcc, ">= 1")
+        _check(self.gmm_components >= 1, "baselines.classic.gmm_components",
+               self.gmm_components, ">= 1")
+
 
 @dataclass(frozen=True)
 class GreenAiConfig:
     enabled: bool
     checkpoint: str  # local wav2vec2-base state_dict path; "" = torchaudio's WAV2VEC2_BASE bundle
-    layers: tuple[int, ...]
-    classifiers: tuple[str, ...]
+    layers: tuple[int, ...]  # transformer layers, 1..12 (layer_embeddings reads hidden[k - 1])
+    classifiers: tuple[Literal["logreg", "svm"], ...]
+
+    def __post_init__(self) -> None:
+        _check(len(self.layers) >= 1 and len(set(self.layers)) == len(self.layers)
+               and all(1 <= k <= WAV2VEC2_BASE_LAYERS for k in self.layers),
+               "baselines.green_ai.layers", self.layers,
+               f"distinct transformer layers in [1, {WAV2VEC2_BASE_LAYERS}] (wav2vec2-base)")
+        _check(len(self.classifiers) >= 1 and len(set(self.classifiers)) == len(self.classifiers),
+               "baselines.green_ai.classifiers", self.classifiers, "at least one, no repeats")
 
 
 @dataclass(frozen=True)
@@ -269,6 +345,8 @@ class AblateConfig:
     def __post_init__(self) -> None:
         _check(len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds), "ablate.seeds",
                self.seeds, "at least one seed, no repeats")
+        for i, seed in enumerate(self.seeds):
+            _check_seed(seed, f"ablate.seeds[{i}]")
         for key in ("small_train_utterances", "small_dev_utterances", "small_eval_utterances"):
             _check(getattr(self, key) >= 2, f"ablate.{key}", getattr(self, key), ">= 2")
         _check(self.small_epochs >= 1, "ablate.small_epochs", self.small_epochs, ">= 1")
@@ -287,6 +365,15 @@ class ProfileConfig:
     quantize: bool
     wav2vec2: bool
 
+    def __post_init__(self) -> None:
+        _check(all(d > 0 for d in self.durations) and len(set(self.durations)) == len(self.durations)
+               and PROFILE_REFERENCE_SECONDS in self.durations, "profile.durations",
+               self.durations, f"distinct positive seconds including {PROFILE_REFERENCE_SECONDS:g} "
+               "(the reference clip the targets and MACs are reported for)")
+        _check(self.warmup >= 0, "profile.warmup", self.warmup, ">= 0")
+        _check(self.runs >= 1, "profile.runs", self.runs, ">= 1")
+        _check(self.batch_size >= 1, "profile.batch_size", self.batch_size, ">= 1")
+
 
 @dataclass(frozen=True)
 class DetectConfig:
@@ -303,6 +390,24 @@ class DetectConfig:
 
 
 @dataclass(frozen=True)
+class LabelEfficiencyConfig:
+    fractions: tuple[float, ...]  # nested labelled fractions of train, each in (0, 1]
+    seeds: tuple[int, ...]  # every arm and fraction runs once per seed (paired)
+    steps: int  # optimiser steps of every fine-tuning run, whatever the fraction
+    n_bootstrap: int  # speaker x seed bootstrap replicates per interval
+
+    def __post_init__(self) -> None:
+        _check(len(self.fractions) >= 1 and all(0 < f <= 1 for f in self.fractions)
+               and len(set(self.fractions)) == len(self.fractions),
+               "label_efficiency.fractions", self.fractions, "distinct values in (0, 1]")
+        _check(len(self.seeds) >= 2 and len(set(self.seeds)) == len(self.seeds)
+               and all(s >= 0 for s in self.seeds),
+               "label_efficiency.seeds", self.seeds, ">= 2 distinct seeds >= 0")
+        _check(self.steps >= 1, "label_efficiency.steps", self.steps, ">= 1")
+        _check(self.n_bootstrap >= 10, "label_efficiency.n_bootstrap", self.n_bootstrap, ">= 10")
+
+
+@dataclass(frozen=True)
 class Config:
     common: CommonConfig
     data: DataConfig
@@ -312,6 +417,7 @@ class Config:
     evaluate: EvaluateConfig
     baselines: BaselinesConfig
     ablate: AblateConfig
+    label_efficiency: LabelEfficiencyConfig
     profile: ProfileConfig
     detect: DetectConfig
 
@@ -322,6 +428,10 @@ class Config:
 def _check(ok: bool, key: str, value: Any, expected: str) -> None:
     if not ok:
         raise ConfigError(f"params key {key!r} = {value!r} is invalid: expected {expected}")
+
+
+def _check_seed(seed: int, key: str) -> None:
+    _check(0 <= seed <= MAX_SEED, key, seed, "in [0, 2**32 - 1]")
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
@@ -367,6 +477,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"params key {key!r} must be a number, got {value!r}")
+        # No params value means "unbounded": .inf or .nan is a typo that would fail late.
+        if not math.isfinite(value):
+            raise ConfigError(f"params key {key!r} must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -398,9 +511,12 @@ def load_config(path: str | Path) -> Config:
     """Read and validate ``params.yaml`` into a frozen :class:`Config`."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read params file {path}: {err}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"params file {path} is not UTF-8 text ({err.reason} at byte "
+                          f"{err.start})") from err
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -61,6 +61,37 @@ def add_noise(x: Tensor, std: float, generator: torch.Generator) -> Tensor:
     return x + std * torch.randn(x.shape, generator=generator, dtype=x.dtype)
 
 
+def random_time_crop(x: Tensor, frames: int, generator: torch.Generator) -> Tensor:
+    """A random span of ``frames`` frames per example: x (B, F, T) -> (B, F, frames).
+
+    Offsets are drawn independently per example, so two calls on the same batch give two
+    views that are not frame-aligned. ``frames >= T`` returns x unchanged.
+    """
+    total = x.shape[-1]
+    if frames < 1:
+        raise ValueError(f"frames must be >= 1, got {frames}")
+    if frames >= total:
+        return x
+    starts = torch.randint(0, total - frames + 1, (x.shape[0],), generator=generator)  # (B,)
+    cols = starts[:, None] + torch.arange(frames)  # (B, frames)
+    return torch.gather(x, 2, cols[:, None, :].expand(-1, x.shape[1], -1))
+
+
+def pick_sources(clean: Tensor, augmented: Tensor | None, generator: torch.Generator) -> Tensor:
+    """Per example, the clean or the signal-augmented features (probability 1/2 each).
+
+    Drawn afresh at every call, so an utterance meets both renderings across epochs and the
+    two views of one step are augmented independently. ``augmented`` None returns ``clean``.
+    """
+    if augmented is None:
+        return clean
+    if augmented.shape != clean.shape:
+        raise ValueError(f"augmented features {tuple(augmented.shape)} differ from clean "
+                         f"{tuple(clean.shape)}")
+    use = torch.rand(clean.shape[0], generator=generator) < 0.5  # (B,)
+    return torch.where(use[:, None, None], augmented, clean)
+
+
 def check_augment(cfg: AugmentConfig) -> None:
     """Raise ValueError naming the first negative setting of ``cfg``."""
     for name in ("time_mask", "freq_mask", "gain_db", "noise_std"):

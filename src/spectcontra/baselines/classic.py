@@ -56,6 +56,12 @@ def pooled(frames: np.ndarray) -> np.ndarray:
     return np.concatenate([frames.mean(axis=0), frames.std(axis=0)])
 
 
+def pooled_lfcc(waves: Sequence[np.ndarray], sample_rate: int, n_lfcc: int) -> np.ndarray:
+    """(N, 2 * 3 * n_lfcc) utterance vectors: frame mean and std of LFCC with deltas."""
+    return np.stack([pooled(lfcc_frames(np.asarray(w, dtype=np.float32), sample_rate, n_lfcc))
+                     for w in waves])
+
+
 class ClassicBaseline:
     """LFCC front end with the classifier named by ``cfg.classifier``; fit, then score."""
 

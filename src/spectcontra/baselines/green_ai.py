@@ -52,6 +52,9 @@ def load_frontend(checkpoint: str, root: Path,
 def layer_embeddings(model: nn.Module, waves: Sequence[np.ndarray],
                      layers: Sequence[int]) -> dict[int, np.ndarray]:
     """Time-averaged output of each transformer layer (1-based), one (N, dim) array per layer."""
+    if min(layers) < 1:
+        # hidden[k - 1] with k = 0 would silently read the last extracted layer.
+        raise ValueError(f"transformer layers are numbered from 1, got {sorted(layers)}")
     top = max(layers)
     out: dict[int, list[np.ndarray]] = {k: [] for k in layers}
     with torch.no_grad():

@@ -3,9 +3,9 @@
 A user who already has the corpus skips the 7.6 GB download in either of two ways: put
 ``LA.zip`` in ``archive_dir`` (it is verified, not fetched), or put the extracted ``LA/``
 folder there (``<archive_dir>/LA/ASVspoof2019_LA_cm_protocols/...``); the extracted folder wins
-when both exist. Only the files the protocol needs are placed in ``out_dir``: hard links from
-an extracted folder, members extracted from the zip. ``size_bytes: 0`` or ``md5: ""`` skips
-that check of the archive.
+when both exist. Only the files the protocol needs are placed in ``out_dir``: copies from an
+extracted folder (never hard links, see :func:`copy_file`), members extracted from the zip.
+``size_bytes: 0`` or ``md5: ""`` skips that check of the archive.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pandas as pd
 
 from spectcontra.config import Asvspoof2019Config
 from spectcontra.conventions import BONAFIDE, LABELS, NO_ATTACK, SPLITS
-from spectcontra.data.fetch import download, link_or_copy
-from spectcontra.data.protocol import COLUMNS, ProtocolError, validate
+from spectcontra.data.fetch import copy_file, download
+from spectcontra.data.protocol import COLUMNS, ProtocolError, resolve_inside, validate
 from spectcontra.data.sampling import stratified_rows
 
 PROTOCOL_DIR = "LA/ASVspoof2019_LA_cm_protocols"
@@ -142,7 +142,7 @@ class _FolderSource(_Source):
     def place(self, rel: str, dst: Path) -> None:
         if not self.has(rel):
             raise FileNotFoundError(f"{self.root / rel} is missing from the extracted corpus")
-        link_or_copy(self.root / rel, dst)
+        copy_file(resolve_inside(self.root, rel), dst)
 
 
 class _ZipSource(_Source):

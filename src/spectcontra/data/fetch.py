@@ -1,4 +1,4 @@
-"""Put corpus files in place: resumable, verified HTTP downloads, and link-or-copy.
+"""Put corpus files in place: resumable, verified HTTP downloads, and copies.
 
 Download policy (``download``):
 
@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import IO
 
 from tqdm import tqdm
+
+from spectcontra.io_utils import atomic_path
 
 USER_AGENT = "spectcontra-fetch/0.1"
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
@@ -211,13 +213,32 @@ def file_md5(path: Path, chunk_bytes: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def link_or_copy(src: Path, dst: Path) -> None:
-    """Place ``src`` at ``dst`` as a hard link (no extra disk), or a copy across devices."""
-    if dst.exists() and dst.samefile(src):
-        return  # already in place; unlinking would delete the source itself
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.unlink(missing_ok=True)
+def copy_file(src: Path, dst: Path) -> None:
+    """Place a copy of ``src`` at ``dst``: never a hard link, and never a half-written file.
+
+    A hard link shares the user's original inode, so anything that later writes through
+    ``dst`` (or a stage that rewrites it in place) would change the original. The bytes go
+    to a temporary sibling, renamed over ``dst`` once complete; an old ``dst`` hard-linked to
+    ``src`` by an earlier version is replaced, not written through. ``os.copy_file_range``
+    lets the kernel share the blocks copy-on-write (a reflink) where the filesystem can
+    (btrfs, XFS), so such copies cost no disk.
+    """
+    with atomic_path(dst) as tmp:
+        with Path(src).open("rb") as fin, tmp.open("wb") as fout:
+            if not _copy_in_kernel(fin.fileno(), fout.fileno()):
+                fin.seek(0)
+                fout.seek(0)
+                fout.truncate()
+                shutil.copyfileobj(fin, fout, 1 << 20)
+
+
+def _copy_in_kernel(fd_in: int, fd_out: int) -> bool:
+    copy_range = getattr(os, "copy_file_range", None)  # Linux only
+    if copy_range is None:
+        return False
     try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+        while copy_range(fd_in, fd_out, 1 << 30):
+            pass
+    except OSError:  # EXDEV on kernels < 5.3, EINVAL/ENOTSUP on some filesystems
+        return False
+    return True

@@ -5,7 +5,9 @@ Two CSV layouts are read (header names are case-insensitive):
 * ``path,label[,split][,attack][,speaker]``: labels ``bonafide``/``bona-fide``/``spoof``;
 * In-the-Wild ``meta.csv``: ``file,speaker,label`` with labels ``bona-fide``/``spoof``.
 
-Audio paths are relative to ``cfg.root`` and keep that relative path under ``out_dir``.
+Audio paths are relative to ``cfg.root`` and keep that relative path under ``out_dir``; a
+path (or a symlink along it) that leads outside the root is refused, and files are copied,
+never hard-linked, so nothing written under ``out_dir`` can reach the user's originals.
 A missing or empty attack is ``-`` for bona fide and ``unknown`` for spoof. A missing or empty
 speaker becomes the utterance id: each such file is treated as its own speaker, so the
 speaker-disjoint split stays truthful instead of lumping unrelated files under one name.
@@ -21,8 +23,8 @@ import pandas as pd
 
 from spectcontra.config import FolderConfig
 from spectcontra.conventions import BONAFIDE, NO_ATTACK, SPLITS, SPOOF
-from spectcontra.data.fetch import link_or_copy
-from spectcontra.data.protocol import COLUMNS, ProtocolError, validate
+from spectcontra.data.fetch import copy_file
+from spectcontra.data.protocol import COLUMNS, ProtocolError, resolve_inside, unsafe_path, validate
 
 LABEL_ALIASES = {"bonafide": BONAFIDE, "bona-fide": BONAFIDE, "spoof": SPOOF}
 UNKNOWN_ATTACK = "unknown"
@@ -39,8 +41,15 @@ def prepare_folder(
     csv_path = Path(project_root) / cfg.csv
     root = Path(project_root) / cfg.root
     table = read_corpus_csv(csv_path)
+    # Every path is checked before the first copy, so a bad row leaves out_dir untouched.
+    sources = {}
+    for line, rel in zip(table.index, table["path"], strict=True):
+        try:
+            sources[rel] = resolve_inside(root, rel)
+        except ProtocolError as err:
+            raise ProtocolError(f"{csv_path}, line {line}: {err}") from err
     missing = [(line, rel) for line, rel in zip(table.index, table["path"], strict=True)
-               if not (root / rel).is_file()]
+               if not sources[rel].is_file()]
     if missing:
         line, rel = missing[0]
         raise FileNotFoundError(
@@ -54,15 +63,19 @@ def prepare_folder(
         except ProtocolError as err:
             raise ProtocolError(f"{csv_path}: {err}") from err
         table = table.assign(split=splits)
+    table = validate(table, source=str(csv_path))
     for rel in table["path"]:
-        link_or_copy(root / rel, Path(out_dir) / rel)
-    return validate(table, source=str(csv_path))
+        copy_file(sources[rel], Path(out_dir) / rel)
+    return table
 
 
 def read_corpus_csv(path: Path) -> pd.DataFrame:
     """Read and normalise a corpus CSV; the index is each row's line number in the file."""
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ProtocolError(f"corpus CSV {path} is not UTF-8 text ({err.reason} at byte "
+                            f"{err.start}); save it as UTF-8") from err
     except FileNotFoundError as err:
         raise FileNotFoundError(f"corpus CSV {path} not found (params data.folder.csv)") from err
     except pd.errors.EmptyDataError as err:
@@ -94,7 +107,7 @@ def read_corpus_csv(path: Path) -> pd.DataFrame:
             raise ProtocolError(f"{path}, line {mask.idxmax()}: {what}{also}")
 
     rel = raw["path"].str.replace("\\", "/", regex=False)
-    fail(rel.map(_unsafe_path), "audio path must be a non-empty path relative to the root, "
+    fail(rel.map(unsafe_path), "audio path must be a non-empty path relative to the root, "
          "without '..'")
     fail(rel.duplicated(), "audio path listed twice")
     label = raw["label"].str.lower().map(LABEL_ALIASES)
@@ -114,11 +127,6 @@ def read_corpus_csv(path: Path) -> pd.DataFrame:
     speaker = raw["speaker"] if "speaker" in cols else pd.Series("", index=raw.index)
     table["speaker"] = speaker.where(speaker != "", utt_id)
     return table.loc[:, [c for c in COLUMNS if c in table.columns]]
-
-
-def _unsafe_path(rel: str) -> bool:
-    parts = PurePosixPath(rel)
-    return rel == "" or parts.is_absolute() or ".." in parts.parts or bool(re.match(r"^[A-Za-z]:", rel))
 
 
 def utt_id_from_path(rel: str) -> str:

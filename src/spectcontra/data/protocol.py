@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
@@ -10,6 +11,8 @@ from spectcontra.conventions import BONAFIDE, LABELS, NO_ATTACK, SPLITS
 from spectcontra.io_utils import atomic_path
 
 COLUMNS = ("utt_id", "path", "label", "split", "attack", "speaker")
+# Kept when a source provides them (the Debian corpus does): where each utterance comes from.
+OPTIONAL_COLUMNS = ("language", "source_package", "source_file")
 
 
 class ProtocolError(ValueError):
@@ -17,11 +20,13 @@ class ProtocolError(ValueError):
 
 
 def validate(df: pd.DataFrame, source: str = "protocol") -> pd.DataFrame:
-    """Check the schema and return ``df`` with exactly :data:`COLUMNS`, as strings."""
+    """Check the schema and return ``df`` with :data:`COLUMNS` (then any of
+    :data:`OPTIONAL_COLUMNS` it has), as strings."""
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise ProtocolError(f"{source}: missing column(s) {missing}")
-    df = df.loc[:, list(COLUMNS)].astype(str)
+    keep = [*COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in df.columns)]
+    df = df.loc[:, keep].astype(str)
     if df.empty:
         raise ProtocolError(f"{source}: no utterances")
     bad_label = sorted(set(df["label"]) - set(LABELS))
@@ -30,6 +35,11 @@ def validate(df: pd.DataFrame, source: str = "protocol") -> pd.DataFrame:
     bad_split = sorted(set(df["split"]) - set(SPLITS))
     if bad_split:
         raise ProtocolError(f"{source}: unknown split(s) {bad_split}; expected {SPLITS}")
+    unsafe = df["path"][df["path"].map(unsafe_path)].tolist()
+    if unsafe:
+        # Every reader joins raw_dir / path: an absolute path or '..' would read elsewhere.
+        raise ProtocolError(f"{source}: {len(unsafe)} path(s) not relative to the audio folder "
+                            f"or climbing out of it with '..', e.g. {unsafe[0]!r}")
     dup = df["utt_id"][df["utt_id"].duplicated()].tolist()
     if dup:
         raise ProtocolError(f"{source}: duplicate utt_id(s) {dup[:5]}")
@@ -39,6 +49,28 @@ def validate(df: pd.DataFrame, source: str = "protocol") -> pd.DataFrame:
             f"{source}: bona fide utterance(s) with an attack id, e.g. {bona_attack['utt_id'].iloc[0]}"
         )
     return df.reset_index(drop=True)
+
+
+def unsafe_path(rel: str) -> bool:
+    """True unless ``rel`` is a non-empty relative POSIX path without '..' or a drive letter."""
+    parts = PurePosixPath(rel)
+    return (rel == "" or parts.is_absolute() or ".." in parts.parts or "\\" in rel
+            or bool(re.match(r"^[A-Za-z]:", rel)))
+
+
+def resolve_inside(root: Path, rel: str) -> Path:
+    """``root / rel`` with every symlink resolved, refused unless it stays inside ``root``.
+
+    A corpus file that is a symlink to somewhere else (``/etc/passwd``, another user's
+    folder) would otherwise be copied into the data set; the check runs on the resolved path,
+    so a link inside the root that points inside the root is fine.
+    """
+    real_root = Path(root).resolve()
+    target = (Path(root) / rel).resolve()
+    if not target.is_relative_to(real_root):
+        raise ProtocolError(f"{Path(root) / rel} resolves to {target}, outside the corpus root "
+                            f"{real_root}")
+    return target
 
 
 def write_protocol(df: pd.DataFrame, path: str | Path) -> None:

@@ -13,11 +13,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from spectcontra.audio import frame_energy_db
+from spectcontra.data.spectral_cues import SPECTRAL_CUES
 from spectcontra.conventions import label_to_target
 from spectcontra.evaluation.metrics import compute_eer
 
 CUES = ("duration_s", "leading_silence_s", "trailing_silence_s", "rms_dbfs", "bandwidth_hz",
-        "dc_offset", "clip_fraction")
+        "dc_offset", "clip_fraction", *SPECTRAL_CUES)
+# Where each audit fits (train) and tests: the unseen-attack eval split, and dev (seen attacks).
+AUDITS = {"eval": "shortcut_", "dev": "shortcut_dev_"}
 CLIP_LEVEL = 0.99  # |x| at or above this counts as clipped (16-bit full scale is 0.99997)
 BANDWIDTH_ENERGY = 0.99
 DIGITAL_SILENCE_DB = -150.0  # frame energy below this is numerical zero, not a quiet room
@@ -58,6 +61,7 @@ def cue_table(wave: np.ndarray, sample_rate: int, top_db: float = 40.0) -> dict[
         "bandwidth_hz": float(edge * bin_hz) if cumulative[-1] > 0 else 0.0,
         "dc_offset": float(x.mean()),
         "clip_fraction": float(np.mean(np.abs(x) >= CLIP_LEVEL)),
+        **{name: float(cue(x, sample_rate)) for name, cue in SPECTRAL_CUES.items()},
     }
 
 
@@ -94,11 +98,13 @@ def _cue_eer(train: pd.DataFrame, test: pd.DataFrame, columns: list[str]) -> flo
 
 
 def audit(cues: pd.DataFrame, threshold: float = SHORTCUT_EER) -> dict[str, float | bool]:
-    """Fit each cue (and all cues together) on train, report its eval EER and a verdict.
+    """Fit each cue (and all cues together) on train; report its EER on eval and on dev.
 
     ``cues`` holds ``utt_id``, ``split``, ``label`` and any of :data:`CUES`. Returns a flat
-    dict: ``shortcut_eer_<cue>``, ``shortcut_flag_<cue>`` (EER below ``threshold``), the same
-    for ``all_cues``, ``shortcut_threshold`` and ``shortcut_any_flag``.
+    dict: ``shortcut_eer_<cue>`` and ``shortcut_flag_<cue>`` (EER below ``threshold``) for
+    train -> eval, ``shortcut_dev_eer_<cue>`` and ``shortcut_dev_flag_<cue>`` for train -> dev,
+    the same for ``all_cues``, ``shortcut_threshold`` and ``shortcut_any_flag`` (any flag in
+    either audit).
     """
     missing = [c for c in ("utt_id", "split", "label") if c not in cues.columns]
     if missing:
@@ -106,15 +112,17 @@ def audit(cues: pd.DataFrame, threshold: float = SHORTCUT_EER) -> dict[str, floa
     present = [c for c in CUES if c in cues.columns]
     if not present:
         raise ValueError(f"cue table has none of the cue columns {CUES}")
-    train, test = cues[cues["split"] == "train"], cues[cues["split"] == "eval"]
-    for name, part in (("train", train), ("eval", test)):
-        labels = set(part["label"])
-        if len(labels) < 2:
-            raise ValueError(f"cue table split {name!r} needs both classes, has {sorted(labels)}")
+    train = cues[cues["split"] == "train"]
     out: dict[str, float | bool] = {"shortcut_threshold": float(threshold)}
-    for column in [*present, "all_cues"]:
-        eer = _cue_eer(train, test, present if column == "all_cues" else [column])
-        out[f"shortcut_eer_{column}"] = round(eer, 4)
-        out[f"shortcut_flag_{column}"] = bool(eer < threshold)
-    out["shortcut_any_flag"] = any(v for k, v in out.items() if k.startswith("shortcut_flag_"))
+    for split, prefix in AUDITS.items():
+        test = cues[cues["split"] == split]
+        for name, part in (("train", train), (split, test)):
+            labels = set(part["label"])
+            if len(labels) < 2:
+                raise ValueError(f"cue table split {name!r} needs both classes, has {sorted(labels)}")
+        for column in [*present, "all_cues"]:
+            eer = _cue_eer(train, test, present if column == "all_cues" else [column])
+            out[f"{prefix}eer_{column}"] = round(eer, 4)
+            out[f"{prefix}flag_{column}"] = bool(eer < threshold)
+    out["shortcut_any_flag"] = any(v for k, v in out.items() if "_flag_" in k)
     return out

@@ -24,17 +24,12 @@ MIN_SECONDS = 0.25  # shorter clips leave too little speech between the silences
 
 
 def _split_sizes(cfg: SyntheticConfig) -> dict[str, tuple[int, int]]:
+    # Counts (>= 1 speaker, >= 2 utterances a split) are checked where params are loaded.
     sizes = {
         "train": (cfg.train_speakers, cfg.train_utterances),
         "dev": (cfg.dev_speakers, cfg.dev_utterances),
         "eval": (cfg.eval_speakers, cfg.eval_utterances),
     }
-    for split, (speakers, utterances) in sizes.items():
-        if speakers < 1:
-            raise ValueError(f"data.synthetic.{split}_speakers must be >= 1, got {speakers}")
-        if utterances < 2:
-            raise ValueError(f"data.synthetic.{split}_utterances must be >= 2 (one per class), "
-                             f"got {utterances}")
     if cfg.min_seconds < MIN_SECONDS:
         raise ValueError(f"data.synthetic.min_seconds must be >= {MIN_SECONDS}, "
                          f"got {cfg.min_seconds}")

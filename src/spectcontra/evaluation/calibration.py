@@ -125,6 +125,9 @@ def _prepare(
     return s, y, weights
 
 
+METHODS = ("logistic", "temperature", "none")
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Maps raw logits to calibrated log-likelihood ratios (higher = more bona fide)."""
@@ -133,6 +136,10 @@ class Calibration:
     a: float = 1.0
     b: float = 0.0
     temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        # An unknown name (a typo in a checkpoint or params) must not silently mean "none".
+        _check_method(self.method)
 
     def apply(self, logits: np.ndarray) -> np.ndarray:
         if self.method == "logistic":
@@ -147,9 +154,15 @@ class Calibration:
 
 def fit_calibration(method: str, dev_logits: np.ndarray, dev_targets: np.ndarray) -> Calibration:
     """Fit the score calibration on dev only (never on eval)."""
+    _check_method(method)
     if method == "logistic":
         a, b = fit_logistic_calibration(dev_logits, dev_targets)
         return Calibration(method, a=float(a), b=float(b))
     if method == "temperature":
         return Calibration(method, temperature=float(fit_temperature(dev_logits, dev_targets)))
     return Calibration("none")
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise CalibrationError(f"unknown calibration method {method!r}; expected one of {METHODS}")

@@ -11,7 +11,7 @@ import pandas as pd
 
 from spectcontra.config import EvaluateConfig
 from spectcontra.conventions import BONAFIDE, LABELS, SPOOF
-from spectcontra.evaluation.bootstrap import MetricFn, bootstrap_cis
+from spectcontra.evaluation.bootstrap import MetricFn, Resampler, Statistic, bootstrap_intervals
 from spectcontra.evaluation.metrics import (
     MetricError,
     accuracy_at_threshold,
@@ -36,15 +36,22 @@ HIST_BINS = 50
 
 
 class ScoreSet(NamedTuple):
-    """One split's scores by class; ``attacks`` is aligned with ``spoof``."""
+    """One split's scores by class, in utt_id order; ``attacks`` and ``spoof_speakers`` are
+    aligned with ``spoof``, ``bonafide_speakers`` with ``bonafide``."""
 
     bonafide: np.ndarray
     spoof: np.ndarray
     attacks: np.ndarray
+    bonafide_speakers: np.ndarray
+    spoof_speakers: np.ndarray
 
 
 def split_scores(table: pd.DataFrame, name: str) -> ScoreSet:
-    """Check a score table (columns utt_id, score, label, attack) and split it by class."""
+    """Check a score table (columns :data:`SCORE_COLUMNS`) and split it by class.
+
+    Rows are put in utt_id order first, so two systems scored on the same utterances give
+    aligned arrays, and the same seed draws the same utterances for both.
+    """
     missing = [c for c in SCORE_COLUMNS if c not in table.columns]
     if missing:
         raise MetricError(f"{name} scores: missing column(s) {missing}")
@@ -54,6 +61,7 @@ def split_scores(table: pd.DataFrame, name: str) -> ScoreSet:
     dup = table["utt_id"][table["utt_id"].duplicated()]
     if len(dup):
         raise MetricError(f"{name} scores: duplicate utt_id(s), e.g. {dup.iloc[0]!r}")
+    table = table.sort_values("utt_id", kind="stable")
     scores = pd.to_numeric(table["score"], errors="coerce").to_numpy(dtype=np.float64)
     not_finite = ~np.isfinite(scores)
     if not_finite.any():
@@ -68,14 +76,53 @@ def split_scores(table: pd.DataFrame, name: str) -> ScoreSet:
             f"{name} scores: need both classes, got {int(is_bona.sum())} {BONAFIDE} and "
             f"{int((~is_bona).sum())} {SPOOF}"
         )
-    attacks = table["attack"].astype(str).to_numpy()[~is_bona]
-    return ScoreSet(scores[is_bona], scores[~is_bona], attacks)
+    attacks = table["attack"].astype(str).to_numpy()
+    speakers = table["speaker"].fillna("").astype(str).to_numpy()
+    return ScoreSet(scores[is_bona], scores[~is_bona], attacks[~is_bona], speakers[is_bona],
+                    speakers[~is_bona])
+
+
+def resampler(scores: ScoreSet, unit: str, name: str) -> Resampler:
+    """The resampling of ``evaluate.bootstrap_unit`` (``speaker`` or ``utterance``).
+
+    The speaker unit needs every utterance's speaker and enough speakers to vary: without
+    between-speaker variation an interval would look falsely certain.
+    """
+    if unit == "utterance":
+        return Resampler.build(scores.bonafide.size, scores.spoof.size)
+    if unit != "speaker":
+        raise ValueError(f"unknown bootstrap unit {unit!r}")
+    speakers = np.r_[scores.bonafide_speakers, scores.spoof_speakers]
+    if (speakers == "").any():
+        raise MetricError(
+            f"{name} scores: {int((speakers == '').sum())} utterance(s) have no speaker; the "
+            "speaker bootstrap needs one for each (or set evaluate.bootstrap_unit: utterance)"
+        )
+    try:
+        return Resampler.build(scores.bonafide.size, scores.spoof.size,
+                               scores.bonafide_speakers, scores.spoof_speakers)
+    except MetricError as err:
+        raise MetricError(
+            f"{name} scores: too few speakers for the speaker bootstrap ({err}); add speakers, "
+            "or set evaluate.bootstrap_unit: utterance (intervals then ignore speaker effects)"
+        ) from err
+
+
+def speaker_counts(scores: ScoreSet) -> tuple[int, int]:
+    """Distinct named speakers among the bona fide and among the spoof utterances."""
+    return tuple(len(set(s.tolist()) - {""})
+                 for s in (scores.bonafide_speakers, scores.spoof_speakers))
+
+
+def eer(bonafide: np.ndarray, spoof: np.ndarray) -> float:
+    """The EER alone (``compute_eer`` also returns its threshold)."""
+    return compute_eer(bonafide, spoof)[0]
 
 
 def metric_functions(dev_threshold: float, ece_bins: int) -> dict[str, MetricFn]:
     """Every bootstrapped metric, keyed by its flat name; thresholded ones use the dev threshold."""
     return {
-        "eer": lambda b, s: compute_eer(b, s)[0],
+        "eer": eer,
         "roc_auc": roc_auc,
         "ap_bonafide": partial(average_precision, positive="bonafide"),
         "ap_spoof": partial(average_precision, positive="spoof"),
@@ -92,31 +139,48 @@ def metric_functions(dev_threshold: float, ece_bins: int) -> dict[str, MetricFn]
 
 def evaluate_scores(
     dev: pd.DataFrame, eval_: pd.DataFrame, cfg: EvaluateConfig, seed: int
-) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+) -> tuple[dict[str, float | str], dict[str, pd.DataFrame]]:
     """Flat metrics (with ``_ci_low``/``_ci_high`` bootstrap bounds) and curve tables for eval.
 
     Scores are used as given: actDCF, Cllr and ECE treat them as calibrated LLRs, so they
     measure the calibration the ``finetune`` stage fitted on dev. The only threshold, the dev
     EER threshold, is chosen on dev and never on eval; the intervals of the thresholded rates
-    resample eval only and hold that threshold fixed.
+    resample eval only and hold that threshold fixed. Every metric and every per-attack EER
+    takes its interval from the same resamples of ``cfg.bootstrap_unit`` (recorded as
+    ``bootstrap_unit``), drawn as :mod:`spectcontra.evaluation.bootstrap` describes; an
+    attack's interval uses the resamples that drew at least one of its utterances.
     """
     dev_set, ev = split_scores(dev, "dev"), split_scores(eval_, "eval")
     shared = set(dev["utt_id"]) & set(eval_["utt_id"])
     if shared:
         raise MetricError(f"dev and eval share {len(shared)} utt_id(s), e.g. {min(shared)!r}")
     dev_eer, dev_threshold = compute_eer(dev_set.bonafide, dev_set.spoof)
-    intervals = bootstrap_cis(
-        metric_functions(dev_threshold, cfg.ece_bins), ev.bonafide, ev.spoof,
-        cfg.n_bootstrap, cfg.ci_level, seed,
+    fns = metric_functions(dev_threshold, cfg.ece_bins)
+    attack_ids = sorted(set(ev.attacks.tolist()))
+    keys = [*fns, *(f"eer_attack_{_key_safe(a)}" for a in attack_ids)]
+    point, low, high = bootstrap_intervals(
+        _flat_statistic(ev, list(fns.values()), attack_ids),
+        resampler(ev, cfg.bootstrap_unit, "eval"), cfg.n_bootstrap, cfg.ci_level, seed,
     )
-    flat: dict[str, float] = {}
-    for key, (point, low, high) in intervals.items():
-        flat.update({key: point, f"{key}_ci_low": low, f"{key}_ci_high": high})
-    flat.update(dev_eer=dev_eer, dev_eer_threshold=dev_threshold)
-    for attack, value in per_attack_eer(ev.bonafide, ev.spoof, ev.attacks).items():
-        flat[f"eer_attack_{_key_safe(attack)}"] = value
-    flat.update(n_bonafide=float(ev.bonafide.size), n_spoof=float(ev.spoof.size))
+    flat: dict[str, float | str] = {}
+    for key, p, lo, hi in zip(keys, point, low, high, strict=True):
+        flat.update({key: float(p), f"{key}_ci_low": float(lo), f"{key}_ci_high": float(hi)})
+    n_bona_speakers, n_spoof_speakers = speaker_counts(ev)
+    flat.update(dev_eer=dev_eer, dev_eer_threshold=dev_threshold,
+                n_bonafide=float(ev.bonafide.size), n_spoof=float(ev.spoof.size),
+                n_speakers_bonafide=float(n_bona_speakers), n_speakers_spoof=float(n_spoof_speakers),
+                bootstrap_unit=cfg.bootstrap_unit)
     return flat, curve_tables(ev, cfg.ece_bins)
+
+
+def _flat_statistic(ev: ScoreSet, fns: list[MetricFn], attack_ids: list[str]) -> Statistic:
+    """Every metric, then each attack's EER (NaN when a resample drew none of that attack)."""
+    def values(bona_idx: np.ndarray, spoof_idx: np.ndarray) -> list[float]:
+        bona, spoof = ev.bonafide[bona_idx], ev.spoof[spoof_idx]
+        by_attack = per_attack_eer(bona, spoof, ev.attacks[spoof_idx])
+        return [fn(bona, spoof) for fn in fns] + [by_attack.get(a, np.nan) for a in attack_ids]
+
+    return values
 
 
 def curve_tables(

@@ -193,14 +193,33 @@ def markdown_table(
     return "\n".join(rows) + "\n"
 
 
-def _cell(flat: Mapping[str, float], key: str, digits: int) -> str:
+def paired_table(
+    paired: Mapping[str, Mapping[str, float]], keys: Sequence[str], reference: str, unit: str,
+    ci_level: float, digits: int = 3,
+) -> str:
+    """Markdown of ``reference - system`` per system (``<key>_diff`` with ``_ci_low``/``_ci_high``,
+    as ``evaluation.paired`` writes them), under a sentence saying how to read it. Rate
+    differences print in percentage points."""
+    header = [f"{reference} - system",
+              *(TABLE_NAMES.get(k, k).replace("(%)", "(pp)") for k in keys)]
+    rows = [f"Paired differences, {reference} - system, on the same {unit} resamples "
+            f"({ci_level:.0%} CIs in brackets); below 0, {reference} has the lower (better) value:",
+            "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for system, diff in paired.items():
+        cells = [_cell(diff, f"{k}_diff", digits, signed=True) for k in keys]
+        rows.append("| " + " | ".join([system, *cells]) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def _cell(flat: Mapping[str, float], key: str, digits: int, signed: bool = False) -> str:
     if key not in flat:
         return "n/a"
     scale, places = (100.0, max(digits - 1, 0)) if _is_percent(key) else (1.0, digits)
-    text = f"{flat[key] * scale:.{places}f}"
+    sign = "+" if signed else ""
+    text = f"{flat[key] * scale:{sign}.{places}f}"
     low, high = flat.get(f"{key}_ci_low"), flat.get(f"{key}_ci_high")
     if low is not None and high is not None:
-        text += f" [{low * scale:.{places}f}, {high * scale:.{places}f}]"
+        text += f" [{low * scale:{sign}.{places}f}, {high * scale:{sign}.{places}f}]"
     return text
 
 

@@ -16,15 +16,15 @@ import pandas as pd
 
 from spectcontra.io_utils import atomic_path, read_json, write_json_atomic
 
-SCORE_COLUMNS = ("utt_id", "score", "label", "attack")
+SCORE_COLUMNS = ("utt_id", "score", "label", "attack", "speaker")
 SCORED_SPLITS = ("dev", "eval")
 STATUS_FILE = "status.json"
 SCORE_DECIMALS = 6
 
 
 def score_table(index: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:
-    """Score-file rows from an index (utt_id, label, attack) and its scores, in that order."""
-    out = index.loc[:, ["utt_id", "label", "attack"]].copy()
+    """Score-file rows from an index (utt_id, label, attack, speaker) and its scores."""
+    out = index.loc[:, ["utt_id", "label", "attack", "speaker"]].copy()
     out.insert(1, "score", np.round(np.asarray(scores, dtype=np.float64), SCORE_DECIMALS))
     return out.loc[:, list(SCORE_COLUMNS)]
 
@@ -44,7 +44,7 @@ def write_scores(folder: Path, tables: Mapping[str, pd.DataFrame], system: str |
 
 def read_scores(path: Path) -> pd.DataFrame:
     """A score file as written by :func:`write_scores` (ids and attacks kept as strings)."""
-    return pd.read_csv(path, dtype={"utt_id": str, "attack": str, "label": str},
+    return pd.read_csv(path, dtype={"utt_id": str, "attack": str, "label": str, "speaker": str},
                        keep_default_na=False)
 
 

@@ -21,7 +21,6 @@ from spectcontra.evaluation.metrics import cllr, compute_eer, min_dcf, roc_auc
 from spectcontra.experiments.stats import summarise
 from spectcontra.models.detector import SpoofDetector
 from spectcontra.models.encoder import SpectralEncoder
-from spectcontra.models.heads import build_head
 from spectcontra.models.pretrainer import ContrastivePretrainer
 from spectcontra.training.recipe import (
     Features,
@@ -77,22 +76,6 @@ def parameter_counts(cfg: Config, n_bins: int) -> dict[str, int]:
     detector.set_strategy(cfg.finetune.strategy)
     return {"params_pretrain": pretrain, "params_trainable": _count(detector, True),
             "params_total": _count(detector)}
-
-
-def capacity_matched_hidden(method: Config, n_bins: int) -> int:
-    """MLP head width giving a fully trained supervised detector (same encoder and views) as
-    many trainable parameters as ``method``'s contrastive network.
-
-    The count of an MLP head is affine in its width, so two widths give the exact solution.
-    """
-    target = parameter_counts(method, n_bins)["params_pretrain"]
-    if target == 0:
-        raise ValueError("the method config pretrains nothing: no capacity to match")
-    p = method.pretrain
-    encoder = _count(SpectralEncoder(p.encoder, n_bins))
-    in_dim = len(p.views) * p.encoder.embed_dim
-    one, two = (_count(build_head("mlp", in_dim, h, p.encoder.dropout)) for h in (1, 2))
-    return max(1, round((target - encoder - one) / (two - one)) + 1)
 
 
 # --------------------------------------------------------------------------- statistics

@@ -57,6 +57,16 @@ def cropped_waves(
     (``skip``). The crop offset is seeded by the protocol row, so every consumer (features,
     classic baseline) sees the same samples of the same utterance.
     """
+    for pos, utt_id, wave in whole_waves(rows, raw_dir, common, cfg, report):
+        yield pos, utt_id, crop_or_pad(wave, common.crop_samples, _utterance_rng(common.seed, pos, 0))
+
+
+def whole_waves(
+    rows: pd.DataFrame, raw_dir: Path, common: CommonConfig, cfg: PreprocessConfig,
+    report: PreprocessReport,
+) -> Iterator[tuple[int, str, np.ndarray]]:
+    """Yield (protocol row, utt_id, whole waveform, trimmed if configured) per readable file;
+    bad audio as in :func:`cropped_waves`."""
     for pos, row in rows.iterrows():
         path = raw_dir / row["path"]
         try:
@@ -68,8 +78,7 @@ def cropped_waves(
             continue
         if cfg.trim_silence:
             wave = trim_silence(wave, common.sample_rate, cfg.trim_db)
-        crop = crop_or_pad(wave, common.crop_samples, _utterance_rng(common.seed, int(pos), 0))
-        yield int(pos), row["utt_id"], crop
+        yield int(pos), row["utt_id"], wave
 
 
 def build_feature_store(

@@ -11,6 +11,10 @@ import numpy as np
 from spectcontra.conventions import BONAFIDE, SPOOF
 
 
+class ModelFileError(ValueError):
+    """A model file that exists but is not a usable detector (torch checkpoint or ONNX)."""
+
+
 @dataclass(frozen=True)
 class Detection:
     """One clip's verdict; ``score`` is a calibrated LLR, higher = more bona fide."""
@@ -25,7 +29,8 @@ class Detection:
 class Decisions:
     """What the torch and ONNX scorers share once a clip has a score.
 
-    A subclass provides ``score_wave``, ``threshold``, ``sample_rate`` and ``crop_samples``.
+    A subclass provides ``score_wave``, ``threshold``, ``sample_rate`` and ``crop_samples``
+    (and, to read files, ``read``/``load_wave``, which resample and trim as its training did).
     """
 
     threshold: float

@@ -186,7 +186,7 @@ def browser_settings(detector: Detector, model_file: str, overlay_window_s: floa
     }
 
 
-def export_onnx(checkpoint_path: Path, out_path: Path,
+def export_onnx(checkpoint_path: Path, out_path: Path, settings_path: Path | None = None,
                 overlay_window_s: float = OVERLAY_WINDOW_SECONDS,
                 overlay_hop_s: float = OVERLAY_HOP_SECONDS) -> dict[str, Any]:
     """Write the checkpoint as one ONNX graph ``wave`` (batch, samples) -> ``score`` (batch,).
@@ -195,7 +195,8 @@ def export_onnx(checkpoint_path: Path, out_path: Path,
     the model's metadata_props (key :data:`METADATA_KEY`, one JSON value), so the file alone
     serves :class:`OnnxDetector`. The graph is scored by onnxruntime against the torch
     :class:`Detector` on seeded noise before it replaces ``out_path``; a mismatch raises.
-    The same settings, plus the windows, go to :func:`browser_settings_path` for the web app.
+    The same settings, plus the windows, go to ``settings_path`` (default
+    :func:`browser_settings_path`) for the web app, once the graph has passed that check.
     Returns the file size, opset and that check's largest difference.
     """
     checkpoint_path, out_path = Path(checkpoint_path), Path(out_path)
@@ -225,7 +226,7 @@ def export_onnx(checkpoint_path: Path, out_path: Path,
                                f"detector by {diff:.3g} (> {VERIFY_ATOL:g}); "
                                f"not writing {out_path}")
         size = tmp.stat().st_size
-    write_json_atomic(browser_settings_path(out_path),
+    write_json_atomic(settings_path or browser_settings_path(out_path),
                       browser_settings(detector, out_path.name, overlay_window_s, overlay_hop_s))
     return {"onnx_bytes": size, "opset": ONNX_OPSET, "max_abs_diff_vs_torch": round(diff, 7),
             "n_parameters": detector.n_parameters}

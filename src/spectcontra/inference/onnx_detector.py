@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
-from spectcontra.audio import load_audio, trim_silence
+from spectcontra.audio import Audio, read_audio, trim_silence
 from spectcontra.conventions import MAX_AUDIO_SECONDS
 from spectcontra.features.clips import check_wave, window_crops, window_starts
-from spectcontra.inference.decisions import Decisions
+from spectcontra.inference.decisions import Decisions, ModelFileError
 
 INPUT_NAME = "wave"  # (batch, samples) float32 at the model's sample rate
 OUTPUT_NAME = "score"  # (batch,) calibrated LLR, higher = more bona fide
@@ -20,10 +21,6 @@ METADATA_KEY = "spectcontra"  # metadata_props key holding the JSON written by t
 METADATA_VERSION = 2  # 2 added n_parameters
 METADATA_FIELDS = ("sample_rate", "crop_samples", "threshold", "calibration", "trim_silence",
                    "trim_db", "n_parameters")
-
-
-class ModelFileError(ValueError):
-    """A file that exists but is not an ONNX detector written by ``spectcontra.inference.export``."""
 
 
 class OnnxDetector(Decisions):
@@ -94,10 +91,14 @@ class OnnxDetector(Decisions):
         (at most 0.025) in calibrated-score units for the tests' random-weight 8 kHz model
         fed 11-48 kHz files. Files already at the model's rate score the same.
         """
-        wave = load_audio(path, self.sample_rate, max_seconds, resampler="polyphase")
-        if self.trim_silence:
-            wave = trim_silence(wave, self.sample_rate, self.trim_db)
-        return wave
+        return self.read(path, max_seconds).wave
+
+    def read(self, path: str | Path, max_seconds: float = MAX_AUDIO_SECONDS) -> Audio:
+        """:meth:`load_wave`'s wave with the file's native rate (was it upsampled?)."""
+        audio = read_audio(path, self.sample_rate, max_seconds, resampler="polyphase")
+        if not self.trim_silence:
+            return audio
+        return replace(audio, wave=trim_silence(audio.wave, self.sample_rate, self.trim_db))
 
     def score_batch(self, crops: np.ndarray) -> np.ndarray:
         """Calibrated scores (batch,) of crops (batch, samples), float64 like the torch path."""

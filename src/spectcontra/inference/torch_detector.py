@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,17 +11,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from spectcontra.audio import load_audio, trim_silence
+from spectcontra.audio import Audio, read_audio, trim_silence
 from spectcontra.config import VIEWS, PreprocessConfig
 from spectcontra.conventions import MAX_AUDIO_SECONDS
-from spectcontra.evaluation.calibration import Calibration
+from spectcontra.evaluation.calibration import Calibration, CalibrationError
 from spectcontra.features.clips import check_wave, window_crops, window_starts
 from spectcontra.features.spectral import FeatureExtractor, normalize
-from spectcontra.inference.decisions import Decisions
-from spectcontra.models.checkpoint import load_checkpoint
+from spectcontra.inference.decisions import Decisions, ModelFileError
+from spectcontra.models.checkpoint import CheckpointFormatError, load_checkpoint
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ModelFileError):
     """A model file that exists but is not a usable detector checkpoint."""
 
 
@@ -62,6 +62,11 @@ class Detector(Decisions):
                       for v in self.views}
 
     @classmethod
+    def uncalibrated(cls, model: nn.Module, settings: dict[str, Any]) -> Detector:
+        """A freshly trained model before its dev calibration: scores are raw logits."""
+        return cls(model, settings, Calibration(method="none"), threshold=0.0)
+
+    @classmethod
     def load(cls, path: str | Path) -> Detector:
         """Load a checkpoint written by the finetune stage (``save_checkpoint``)."""
         path = Path(path)
@@ -71,7 +76,9 @@ class Detector(Decisions):
             model, extra = load_checkpoint(path)
             return cls(model, extra["features"], Calibration(**extra["calibration"]),
                        extra["threshold"], path.stat().st_size)
-        except (RuntimeError, EOFError, KeyError, TypeError, pickle.UnpicklingError) as err:
+        except CheckpointFormatError as err:
+            raise CheckpointError(f"model file {err}") from err  # it names the file and why
+        except (KeyError, TypeError, CalibrationError) as err:
             raise CheckpointError(f"model file {path} is not a usable detector checkpoint: "
                                   f"{type(err).__name__}: {err}") from err
 
@@ -102,10 +109,15 @@ class Detector(Decisions):
 
         Raises :class:`spectcontra.audio.AudioError` naming the file for unusable audio.
         """
-        wave = load_audio(path, self.sample_rate, max_seconds)
-        if self.feature_cfg.trim_silence:
-            wave = trim_silence(wave, self.sample_rate, self.feature_cfg.trim_db)
-        return wave
+        return self.read(path, max_seconds).wave
+
+    def read(self, path: str | Path, max_seconds: float = MAX_AUDIO_SECONDS) -> Audio:
+        """:meth:`load_wave`'s wave with the file's native rate (was it upsampled?)."""
+        audio = read_audio(path, self.sample_rate, max_seconds)
+        if not self.feature_cfg.trim_silence:
+            return audio
+        return replace(audio, wave=trim_silence(audio.wave, self.sample_rate,
+                                                self.feature_cfg.trim_db))
 
     def log_spectrograms(self, waves: np.ndarray) -> dict[str, Tensor]:
         """Un-normalised log views {view: (batch, bins, frames)} of waves (batch, samples)."""
@@ -126,12 +138,21 @@ class Detector(Decisions):
                 out.append(self.model(feats).numpy().astype(np.float64))
         return np.concatenate(out)
 
-    def score_wave(self, wave: np.ndarray) -> float:
-        """Calibrated score of a whole clip (samples,) at :attr:`sample_rate`."""
+    def logit_wave(self, wave: np.ndarray) -> float:
+        """Uncalibrated score of a whole clip: the mean logit of crop-length windows every half
+        crop (a clip no longer than the crop is tiled to it, as in training)."""
         wave = check_wave(wave)
         starts = window_starts(wave.size, self.crop_samples, self.crop_samples // 2)
-        logit = self._window_logits(wave, self.crop_samples, starts).mean()
-        return float(self.calibration.apply(np.array([logit]))[0])
+        return float(self._window_logits(wave, self.crop_samples, starts).mean())
+
+    def score_wave(self, wave: np.ndarray) -> float:
+        """Calibrated score of a whole clip (samples,) at :attr:`sample_rate`."""
+        return float(self.calibration.apply(np.array([self.logit_wave(wave)]))[0])
+
+    def file_logits(self, paths: Sequence[str | Path]) -> np.ndarray:
+        """Whole-file logits (n,) of audio files, read exactly as ``spectcontra detect`` reads
+        them: this is how dev and eval are scored, so published numbers describe what ships."""
+        return np.array([self.logit_wave(self.load_wave(p)) for p in paths], dtype=np.float64)
 
     def window_scores(self, wave: np.ndarray, window_s: float,
                       hop_s: float) -> tuple[np.ndarray, np.ndarray]:

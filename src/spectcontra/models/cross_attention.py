@@ -6,14 +6,14 @@ from torch import Tensor, nn
 
 
 class CrossViewAttention(nn.Module):
-    """Tokens a (B, Ta, D) and b (B, Tb, D) -> pooled cross-attended embeddings (B, D) each.
+    """Query tokens (B, Tq, D) attend to context tokens (B, Tc, D) -> pooled embedding (B, D).
 
     The cross-attention branch of Goel et al., "Towards Attention-based Contrastive Learning
     for Audio Spoof Detection" (Interspeech 2024, arXiv 2407.03514), scaled down to one
-    pre-norm multi-head attention layer. a attends to b and b attends to a with the same
-    weights; each result is added to its queries (residual) and mean-pooled over time. Its
-    contrastive loss L_CA joins the self-attention loss as L = L_SA + alpha * L_CA; the module
-    is dropped after pretraining, so it costs nothing at inference.
+    pre-norm multi-head attention layer; the result is added to its queries (residual) and
+    mean-pooled over time. The pretrainer holds one per direction (a->b, b->a), with separate
+    weights. Its contrastive loss L_CA joins the self-attention loss as L = L_SA + alpha * L_CA;
+    the module is dropped after pretraining, so it costs nothing at inference.
     """
 
     def __init__(self, embed_dim: int, heads: int, dropout: float):
@@ -34,5 +34,5 @@ class CrossViewAttention(nn.Module):
         mixed, _ = self.attention(q, kv, kv, need_weights=False)  # (B, Tq, D)
         return self.norm_out(query + mixed).mean(dim=1)  # (B, D)
 
-    def forward(self, tokens_a: Tensor, tokens_b: Tensor) -> tuple[Tensor, Tensor]:
-        return self.attend(tokens_a, tokens_b), self.attend(tokens_b, tokens_a)
+    def forward(self, query: Tensor, context: Tensor) -> Tensor:
+        return self.attend(query, context)

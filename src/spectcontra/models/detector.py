@@ -26,7 +26,8 @@ class SpoofDetector(nn.Module):
     gives the logit. ``set_strategy`` picks what fine-tuning may change, in the manner of
     MoCo's linear evaluation (He et al. 2020): 'frozen' and 'logreg' freeze the encoder and
     keep it in eval mode so BatchNorm statistics cannot drift; 'partial' trains the last conv
-    block and the attention layer only; 'full' trains everything.
+    block, the token projection, the view embedding and the attention layer; 'full' trains
+    everything.
     """
 
     def __init__(self, encoder_cfg: EncoderConfig, views: tuple[str, ...], n_bins: int,
@@ -56,6 +57,8 @@ class SpoofDetector(nn.Module):
         if strategy == "partial":
             for module in self.encoder.partial_modules():
                 module.requires_grad_(True)
+            for param in self.encoder.partial_parameters():
+                param.requires_grad_(True)
         self.train(self.training)
 
     def train(self, mode: bool = True) -> SpoofDetector:

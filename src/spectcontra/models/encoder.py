@@ -12,22 +12,26 @@ from spectcontra.config import VIEWS, EncoderConfig
 TIME_POOLED_BLOCKS = 3  # blocks that halve time: 10 ms frames -> 80 ms tokens, cheap attention
 
 
-def _conv_block(c_in: int, c_out: int, pool_time: bool) -> nn.Sequential:
-    # ceil_mode keeps every size >= 1, so any number of bins or frames passes through.
-    pool = nn.MaxPool2d((2, 2 if pool_time else 1), ceil_mode=True)
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
-        pool,
-        nn.ReLU(inplace=True),
-    )
+def _conv_block(c_in: int, c_out: int, pool_time: bool, stem: bool) -> nn.Sequential:
+    time_step = 2 if pool_time else 1
+    if stem:
+        # The stem sees the full-resolution spectrogram, where a convolution followed by
+        # max-pooling cost most of a training step; a strided convolution halves the map at
+        # a quarter of the cost (sizes as the pooled block's: ceil(F/2), ceil(T/2)).
+        conv = nn.Conv2d(c_in, c_out, kernel_size=3, stride=(2, time_step), padding=1, bias=False)
+        pool = nn.Identity()
+    else:
+        conv = nn.Conv2d(c_in, c_out, kernel_size=3, padding=1, bias=False)
+        # ceil_mode keeps every size >= 1, so any number of bins or frames passes through.
+        pool = nn.MaxPool2d((2, time_step), ceil_mode=True)
+    return nn.Sequential(conv, pool, nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
 class SpectralEncoder(nn.Module):
     """Log spectrogram (batch, bins, frames) -> tokens (batch, frames', D) and embedding (batch, D).
 
-    Conv blocks (Conv2d-BatchNorm-ReLU-MaxPool, run as pool-then-ReLU, which is the same map)
-    halve frequency in every block and time in the first ``TIME_POOLED_BLOCKS``, so the costly
+    Conv blocks (Conv2d-MaxPool-BatchNorm-ReLU; the first a strided Conv2d instead) halve
+    frequency in every block and time in the first ``TIME_POOLED_BLOCKS``, so the costly
     convolutions run on small maps. Each time step's
     (channels x reduced bins) column becomes a token, a learned view-type embedding tells the
     views apart, and one pre-norm Transformer encoder layer (Vaswani et al. 2017) mixes the tokens.
@@ -48,7 +52,7 @@ class SpectralEncoder(nn.Module):
         blocks = []
         c_in, bins = 1, n_bins
         for i, c_out in enumerate(cfg.channels):
-            blocks.append(_conv_block(c_in, c_out, pool_time=i < TIME_POOLED_BLOCKS))
+            blocks.append(_conv_block(c_in, c_out, pool_time=i < TIME_POOLED_BLOCKS, stem=i == 0))
             c_in, bins = c_out, math.ceil(bins / 2)
         self.blocks = nn.ModuleList(blocks)
         self.reduced_bins = bins
@@ -66,19 +70,26 @@ class SpectralEncoder(nn.Module):
         return self.cfg.embed_dim
 
     def partial_modules(self) -> list[nn.Module]:
-        """The last conv block and the attention layer: what 'partial' fine-tuning trains."""
-        return [self.blocks[-1], self.attention, self.norm]
+        """What 'partial' fine-tuning trains: everything after the first conv blocks, i.e. the
+        last conv block, the token projection, the attention layer and its norm (the view
+        embedding, a bare parameter, is in :meth:`partial_parameters`)."""
+        return [self.blocks[-1], self.to_tokens, self.attention, self.norm]
+
+    def partial_parameters(self) -> list[nn.Parameter]:
+        """Parameters 'partial' fine-tuning trains besides those of :meth:`partial_modules`."""
+        return [self.view_embed]
 
     def forward(self, x: Tensor, view_ids: Tensor) -> tuple[Tensor, Tensor]:
         """x: (B, F, T) log spectrogram; view_ids: (B,) indices into ``VIEWS``."""
         if x.dim() != 3 or x.shape[1] != self.n_bins:
             raise ValueError(f"expected input (batch, {self.n_bins}, frames), got {tuple(x.shape)}")
         h = x.unsqueeze(1)  # (B, 1, F, T)
-        for conv, norm, pool, act in self.blocks:
-            h = norm(conv(h))
-            # CPU max-pooling runs ~10x faster channels-last than in the default NCHW layout.
-            h = pool(h.contiguous(memory_format=torch.channels_last))
-            h = act(h)  # (B, C, F', T'); ReLU commutes with max-pooling, so it runs on 1/4 the cells
+        for conv, pool, norm, act in self.blocks:
+            # Pool before BatchNorm: CPU max-pooling runs ~10x faster channels-last, and the
+            # normalisation (whose backward dominated a training step when it ran on the
+            # full-resolution map) then works on a quarter of the cells.
+            h = pool(conv(h).contiguous(memory_format=torch.channels_last))
+            h = act(norm(h))  # (B, C, F', T')
         h = h.flatten(1, 2).transpose(1, 2)  # (B, T', C*F')
         tokens = self.to_tokens(h) + self.view_embed[view_ids].unsqueeze(1)  # (B, T', D)
         tokens = self.norm(self.attention(tokens))  # (B, T', D)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from spectcontra.audio import AudioError
 from spectcontra.conventions import MAX_AUDIO_SECONDS
-from spectcontra.inference.decisions import Decisions
+from spectcontra.inference.decisions import Decisions, ModelFileError
 from spectcontra.profiling.memory import report_own_peak_rss
 
 
@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         detector = load_detector(args.model)
-    except (OSError, ValueError) as err:
+    except (OSError, ModelFileError) as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2
     try:

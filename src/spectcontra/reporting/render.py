@@ -61,21 +61,32 @@ def machine(m: Mapping[str, Any]) -> str:
             f"Python {prof['python_version']}, {prof['threads_all']} threads unless stated")
 
 
+RESAMPLING = {
+    "speaker": "resampling eval speakers with replacement, then their utterances, within each "
+               "class",
+    "utterance": "resampling eval utterances with replacement within each class",
+}
+
+
 def results(m: Mapping[str, Any]) -> str:
     table = _need(m, "comparison_md")
-    return ("Eval split; 95% bootstrap CIs in brackets; thresholded figures use the dev EER "
-            "threshold.\n\n" + table)
+    # absent from metrics written before the unit was recorded (all utterance bootstrap)
+    unit = m.get("eval", {}).get("bootstrap_unit")
+    how = f" ({RESAMPLING[unit]})" if unit else ""
+    return (f"Eval split; 95% bootstrap CIs in brackets{how}; thresholded figures use the dev "
+            "EER threshold.\n\n" + table)
 
 
 def attacks(m: Mapping[str, Any]) -> str:
     comp = _need(m, "comparison")
     names = list(comp)
     ids = sorted({k.removeprefix("eer_attack_") for s in comp.values() for k in s
-                  if k.startswith("eer_attack_")})
+                  if k.startswith("eer_attack_") and not k.endswith(("_ci_low", "_ci_high"))})
     lines = ["| attack | " + " | ".join(f"{n} EER (%)" for n in names) + " |",
              "|---|" + "---|" * len(names)]
     for a in ids:
-        cells = [_pct(comp[n].get(f"eer_attack_{a}")) for n in names]
+        cells = [_ci(comp[n], f"eer_attack_{a}") if f"eer_attack_{a}" in comp[n] else "-"
+                 for n in names]
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -83,11 +94,18 @@ def attacks(m: Mapping[str, Any]) -> str:
 def shortcuts(m: Mapping[str, Any]) -> str:
     s = _need(m, "shortcuts")
     cues = [k.removeprefix("shortcut_eer_") for k in s if k.startswith("shortcut_eer_")]
-    lines = ["| cue (fitted on train) | eval EER (%) | shortcut? |", "|---|---|---|"]
+    with_dev = all(f"shortcut_dev_eer_{c}" in s for c in cues)
+    if with_dev:
+        lines = ["| cue (fitted on train) | dev EER (%) | eval EER (%) | shortcut? |",
+                 "|---|---|---|---|"]
+    else:
+        lines = ["| cue (fitted on train) | eval EER (%) | shortcut? |", "|---|---|---|"]
     for c in cues:
-        flag = "**yes**" if s.get(f"shortcut_flag_{c}") else "no"
-        lines.append(f"| {c} | {_pct(s[f'shortcut_eer_{c}'], 1)} | {flag} |")
-    lines.append(f"\nA cue is flagged when its eval EER falls below "
+        flagged = s.get(f"shortcut_flag_{c}") or s.get(f"shortcut_dev_flag_{c}")
+        flag = "**yes**" if flagged else "no"
+        dev = f" {_pct(s[f'shortcut_dev_eer_{c}'], 1)} |" if with_dev else ""
+        lines.append(f"| {c} |{dev} {_pct(s[f'shortcut_eer_{c}'], 1)} | {flag} |")
+    lines.append(f"\nA cue is flagged when its dev or eval EER falls below "
                  f"{_pct(s['shortcut_threshold'], 0)}%; chance is 50%.")
     return "\n".join(lines) + "\n"
 

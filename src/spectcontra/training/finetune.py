@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from torch import Tensor
 from tqdm import tqdm
 
+from spectcontra.augment.spectrogram import augment, check_augment
 from spectcontra.config import VIEWS, FinetuneConfig
 from spectcontra.evaluation.metrics import compute_eer
 from spectcontra.models.detector import ArrayLike, SpoofDetector, embeddings, score
@@ -55,15 +56,23 @@ def _views_of(views: Mapping[str, ArrayLike]) -> tuple[str, ...]:
 
 def finetune(encoder: SpectralEncoder, train_views: Mapping[str, ArrayLike], train_targets: ArrayLike,
              dev_views: Mapping[str, ArrayLike], dev_targets: ArrayLike, cfg: FinetuneConfig,
-             seed: int, progress: bool = False) -> tuple[SpoofDetector, list[dict]]:
+             seed: int, progress: bool = False, *,
+             train_aug_views: Mapping[str, ArrayLike] | None = None,
+             bin_std: Mapping[str, ArrayLike] | None = None, dev_every: int = 1,
+             ) -> tuple[SpoofDetector, list[dict]]:
     """Fine-tune a :class:`SpoofDetector` on a copy of ``encoder``; return it and its history.
 
     The detector uses the views present in ``train_views`` (in ``VIEWS`` order; the dev dict
     must match). Gradient strategies train with class-balanced BCE-with-logits, AdamW and a
-    cosine schedule, and keep the epoch of lowest dev EER (ties: lower dev loss); history has
-    one dict per epoch: epoch, train_loss, dev_loss, dev_eer, lr, selected. 'logreg' fits
-    logistic regression on frozen mean-pooled embeddings instead (history: one dict per C).
-    ``encoder`` itself is never modified.
+    cosine schedule on batches augmented afresh every step (``cfg.augment``: spectrogram
+    gain/noise/masks, and with ``signal_effects`` each example drawn clean or from
+    ``train_aug_views``, the signal-augmented copy). They keep the epoch of lowest dev EER
+    (ties: lower dev loss) and stop early after ``cfg.patience`` epochs without a lower dev
+    EER. The dev check runs every ``dev_every`` epochs and after the last (a study with tiny
+    labelled sets and many short epochs checks less often; patience counts checks).
+    History has one dict per check: epoch, train_loss, dev_loss, dev_eer, lr, selected.
+    'logreg' fits logistic regression on frozen mean-pooled embeddings instead (history: one
+    dict per C). ``encoder`` itself is never modified.
     """
     views = _views_of(train_views)
     if _views_of(dev_views) != views:
@@ -84,6 +93,24 @@ def finetune(encoder: SpectralEncoder, train_views: Mapping[str, ArrayLike], tra
     detector.set_strategy(cfg.strategy)
     if cfg.strategy == "logreg":
         return _fit_logreg(detector, train_views, y_train, dev_views, y_dev, pos_weight)
+    if dev_every < 1:
+        raise ValueError(f"dev_every must be >= 1, got {dev_every}")
+
+    check_augment(cfg.augment)
+    use_aug = train_aug_views if cfg.augment.signal_effects else None
+    stds = {v: (torch.as_tensor(bin_std[v], dtype=torch.float32) if bin_std is not None else None)
+            for v in views}
+
+    def batch_views(idx: Tensor) -> dict[str, Tensor]:
+        # Both views of an example share one clean/augmented draw: they are one recording.
+        use = torch.rand(len(idx), generator=generator) < 0.5 if use_aug is not None else None
+        out = {}
+        for v in views:
+            x = take(train_views[v], idx)  # (B, F, T)
+            if use is not None:
+                x = torch.where(use[:, None, None], take(use_aug[v], idx), x)
+            out[v] = augment(x, cfg.augment, generator, stds[v])
+        return out
 
     optimizer = torch.optim.AdamW(param_groups(detector, cfg.weight_decay), lr=cfg.lr)
     n = len(y_train)
@@ -99,13 +126,15 @@ def finetune(encoder: SpectralEncoder, train_views: Mapping[str, ArrayLike], tra
             lr = cosine_lr(step, total, cfg.lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            logits = detector({v: take(train_views[v], idx) for v in views})  # (B,)
+            logits = detector(batch_views(idx))  # (B,)
             loss = bce(logits, targets[idx], pos_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step += 1
             loss_sum += loss.item() * len(idx)
+        if (epoch + 1) % dev_every and epoch + 1 < cfg.epochs:
+            continue
         dev_logits = score(detector, dev_views, SCORE_BATCH)
         record = {"epoch": epoch + 1, "train_loss": loss_sum / n,
                   "dev_loss": float(bce(dev_logits, y_dev, pos_weight)),
@@ -113,9 +142,11 @@ def finetune(encoder: SpectralEncoder, train_views: Mapping[str, ArrayLike], tra
         history.append(record)
         key = (record["dev_eer"], record["dev_loss"])
         if best_key is None or key < best_key:
-            best_key, best_state, best_epoch = key, copy.deepcopy(detector.state_dict()), epoch
+            best_key, best_state, best_check = key, copy.deepcopy(detector.state_dict()), len(history) - 1
         bar.set_postfix(dev_eer=f"{record['dev_eer']:.4f}")
-    history[best_epoch]["selected"] = True
+        if cfg.patience and len(history) - 1 - best_check >= cfg.patience:
+            break
+    history[best_check]["selected"] = True
     detector.load_state_dict(best_state)
     return detector.eval(), history
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from spectcontra.config import FinetuneConfig, PretrainConfig
@@ -57,8 +58,10 @@ def run_pretrain(feats: Features, cfg: PretrainConfig, seed: int,
 
 def run_finetune(encoder: SpectralEncoder, feats: Features, cfg: FinetuneConfig, seed: int,
                  progress: bool = False) -> tuple[SpoofDetector, list[dict]]:
+    aug = feats.train_aug.views if feats.train_aug is not None else None
     return finetune(encoder, feats.train.views, feats.train.targets, feats.dev.views,
-                    feats.dev.targets, cfg, seed, progress)
+                    feats.dev.targets, cfg, seed, progress, train_aug_views=aug,
+                    bin_std=feats.bin_std(tuple(feats.train.views)))
 
 
 @dataclass(frozen=True)
@@ -70,15 +73,24 @@ class Scored:
     dev_eer: float
 
 
-def calibrate_and_score(detector: SpoofDetector, feats: Features, method: str) -> Scored:
-    dev_logits = score(detector, feats.dev.views)
+def calibrate_logits(dev_logits: np.ndarray, eval_logits: np.ndarray, feats: Features,
+                     method: str) -> Scored:
+    """Fit the calibration and the EER threshold on dev logits only, then apply both splits."""
     cal = fit_calibration(method, dev_logits, feats.dev.targets)
     dev_scores = cal.apply(dev_logits)
-    eval_scores = cal.apply(score(detector, feats.eval.views))
+    eval_scores = cal.apply(eval_logits)
     t = feats.dev.targets
     eer, thr = compute_eer(dev_scores[t == 1], dev_scores[t == 0])
     return Scored(score_table(feats.dev.index, dev_scores), score_table(feats.eval.index, eval_scores),
                   cal, float(thr), float(eer))
+
+
+def calibrate_and_score(detector: SpoofDetector, feats: Features, method: str) -> Scored:
+    """Calibrated scores of the stored feature crops (one crop per utterance): the fast path the
+    ablation uses. Published dev/eval scores use whole files instead (``calibrate_logits`` on
+    ``Detector.file_logits``)."""
+    return calibrate_logits(score(detector, feats.dev.views), score(detector, feats.eval.views),
+                            feats, method)
 
 
 def checkpoint_extra(feats: Features, scored: Scored, pretrain_cfg: PretrainConfig,

@@ -1,0 +1,1 @@
+"""Real speech shipped in Debian packages: fetch and verify the pinned .deb files, list their recordings."""
