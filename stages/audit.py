@@ -13,6 +13,7 @@ from spectcontra.config import Config
 from spectcontra.conventions import MAX_AUDIO_SECONDS
 from spectcontra.data.protocol import read_protocol
 from spectcontra.data.shortcuts import audit, cue_table
+from spectcontra.data.summary import corpus_summary
 from spectcontra.io_utils import atomic_path, write_json_atomic
 from spectcontra.stage import parser, run_stage
 
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--protocol", type=Path, required=True)
     p.add_argument("--cues", type=Path, required=True, help="per-utterance cue table (CSV)")
     p.add_argument("--metrics", type=Path, required=True)
+    p.add_argument("--corpus", type=Path, required=True, help="clips/hours/speakers (JSON)")
     args = p.parse_args(argv)
 
     def body(cfg: Config) -> None:
@@ -43,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         with atomic_path(args.cues) as tmp:
             cues.to_csv(tmp, index=False, float_format="%.6g")
         write_json_atomic(args.metrics, audit(cues))
+        write_json_atomic(args.corpus, corpus_summary(protocol,
+                                                      cues.set_index("utt_id")["duration_s"]))
 
     return run_stage("audit", args, body)
 

@@ -68,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         with atomic_path(args.bands_csv) as tmp:
             bands.round(6).to_csv(tmp, index=False)
         plot_band_importance(bands, args.bands_png)
-        write_json_atomic(args.metrics, {"top_band": top_bands(bands)})
+        # The figures' names, so the README can show one without typing an utterance id.
+        figures = [{"png": (args.detect_dir / f"{e['utt_id']}.png").as_posix(),
+                    "label": e["label"], "attack": e["attack"], "decision": e["decision"],
+                    "role": e["role"]} for e in examples]
+        write_json_atomic(args.metrics, {"top_band": top_bands(bands), "figures": figures})
 
     return run_stage("explain", args, body)
 

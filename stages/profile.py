@@ -32,12 +32,24 @@ from spectcontra.profiling.benchmark import (
 from spectcontra.profiling.energy import energy_of
 from spectcontra.profiling.measure import count_macs, cpu_model, threads, time_calls
 from spectcontra.stage import parser, run_stage
+from web.browser import BrowserUnavailable, measure_latency
 
 ENERGY_CALLS = {"ours": 500, "onnx": 500, "wav2vec2": 20}  # 4 s clips per energy measurement
 
 
 def _flat(prefix: str, d: dict) -> dict:
     return {f"{prefix}_{k}": v for k, v in d.items()}
+
+
+def browser_latency(onnx: Path, runs: int, warmup: int) -> dict:
+    """The same graph in headless Chromium (onnxruntime-web, wasm, 1 thread) on a 4 s clip,
+    or why it could not run (no Chromium, Playwright or npm files on this machine)."""
+    try:
+        res = measure_latency(onnx, seconds=4.0, runs=runs, warmup=warmup)
+    except BrowserUnavailable as err:
+        return {"browser_status": f"not run: {err}"}
+    return {"browser_4s_1t_p50_ms": res["p50_ms"], "browser_4s_1t_mean_ms": res["mean_ms"],
+            "browser_version": res["browser"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         out.update(_flat("onnx", onnx_latency_grid(args.onnx, cfg.profile.durations, counts,
                                                    cfg.profile.warmup, cfg.profile.runs, seed)))
         out["onnx_bytes"] = args.onnx.stat().st_size
+        out.update(browser_latency(args.onnx, cfg.profile.runs, cfg.profile.warmup))
 
         with threads(cfg.common.threads):
             n_batch = cfg.profile.batch_size

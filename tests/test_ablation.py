@@ -159,8 +159,7 @@ def test_ablation_is_deterministic_in_process_and_in_worker_processes(ablated, s
 def test_tasks_group_variants_by_pretrain_config() -> None:
     configs = variant_configs(load_config(ROOT / "params.yaml"))
     units = tasks(configs, (1, 2))
-    shared = ("full_method", "head_linear", "head_large", "frozen", "full_finetune",
-              "frozen_logreg")
+    shared = ("full_method", "head_linear", "head_large", "frozen", "partial", "frozen_logreg")
     assert units[:2] == [(1, shared), (2, shared)]  # the largest units go first
     assert (1, ("supervised_only", "capacity_control")) in units
     assert sorted(n for seed, names in units if seed == 1 for n in names) == sorted(configs)
@@ -216,7 +215,7 @@ AUG_KEYS = {f"pretrain.augment.{k}" for k in
 
 
 @pytest.mark.parametrize("name, changed, check", [
-    ("supervised_only", {"pretrain.contrastive_weight", "finetune.strategy"},
+    ("supervised_only", {"pretrain.contrastive_weight"},
      lambda c: c.pretrain.contrastive_weight == 0 and c.finetune.strategy == "full"),
     ("no_cross_attention", {"pretrain.cross_attention"}, lambda c: not c.pretrain.cross_attention),
     ("one_view", {"pretrain.views"}, lambda c: len(c.pretrain.views) == 1),
@@ -230,15 +229,15 @@ AUG_KEYS = {f"pretrain.augment.{k}" for k in
     ("head_large", {"finetune.head_hidden"},
      lambda c: c.finetune.head == "mlp" and c.finetune.head_hidden > 32),
     ("frozen", {"finetune.strategy"}, lambda c: c.finetune.strategy == "frozen"),
-    ("full_finetune", {"finetune.strategy"}, lambda c: c.finetune.strategy == "full"),
+    ("partial", {"finetune.strategy"}, lambda c: c.finetune.strategy == "partial"),
     ("frozen_logreg", {"finetune.strategy"}, lambda c: c.finetune.strategy == "logreg"),
-    ("capacity_control", {"pretrain.contrastive_weight", "finetune.strategy",
-                          "finetune.epochs"}, lambda c: c.pretrain.contrastive_weight == 0),
+    ("capacity_control", {"pretrain.contrastive_weight", "finetune.epochs"},
+     lambda c: c.pretrain.contrastive_weight == 0 and c.finetune.strategy == "full"),
 ])
 def test_each_default_variant_changes_only_what_it_ablates(name, changed, check) -> None:
     configs = variant_configs(with_overrides(load_config(ROOT / "params.yaml"), {"ablate.scale": "full"}))
     reference = configs[REFERENCE]
-    assert (reference.pretrain.views, reference.finetune.strategy) == (("mel", "linear"), "partial")
+    assert (reference.pretrain.views, reference.finetune.strategy) == (("mel", "linear"), "full")
     assert reference.finetune.head == "mlp" and reference.pretrain.augment.signal_effects
     assert _changed(configs[name], reference) == changed
     assert check(configs[name])
@@ -260,10 +259,12 @@ def test_report_table_and_figure(ablated, tmp_path: Path) -> None:
     # as read back from a JSON file written with sorted keys: params.yaml order survives
     resorted = dict(sorted(summary.items(), reverse=True))
     table = markdown_table(resorted).splitlines()
-    assert len(table) == 2 + len(summary) and "95% t-CI" in table[0]
-    assert table[2].startswith(f"| **{REFERENCE}** |") and table[3].startswith("| head_linear |")
-    eer = summary["head_linear"]["eer_mean"] * 100
-    assert f"| {eer:.2f} [" in table[3]
+    assert len(table) == 2 + len(summary) and "95% t-CI" in table[0] and "ranked by dev" in table[0]
+    by_dev = sorted(summary, key=lambda n: summary[n]["dev_eer_mean"])
+    for row, name in zip(table[2:], by_dev, strict=True):
+        label = f"**{name}**" if name == REFERENCE else name
+        s = summary[name]
+        assert row.startswith(f"| {label} | {s['dev_eer_mean'] * 100:.2f} | {s['eer_mean'] * 100:.2f} [")
     path = tmp_path / "ablation.png"
     plot_ablation(runs, summary, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

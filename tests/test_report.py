@@ -63,3 +63,44 @@ def test_results_name_the_resampling_unit_and_attacks_show_their_intervals() -> 
     # metrics written before the unit was recorded render as before
     older = render_blocks("<!-- BEGIN:results -->\n<!-- END:results -->", {"comparison_md": "T\n"})
     assert "CIs in brackets; thresholded" in older
+
+
+def _le_row(diff: float, low: float, high: float) -> dict:
+    return {"eer_mean": 0.2, "eer_ci_low": 0.15, "eer_ci_high": 0.25, "diff_vs_supervised": diff,
+            "diff_ci_low": low, "diff_ci_high": high}
+
+
+def test_label_verdict_claims_only_what_the_intervals_exclude() -> None:
+    fractions = {"0.01": {"pretrained_finetune": _le_row(-0.08, -0.12, -0.03)},
+                 "0.1": {"pretrained_finetune": _le_row(-0.01, -0.04, 0.02)},
+                 "1": {"pretrained_finetune": _le_row(0.03, 0.01, 0.05)}}
+    text = RENDERERS["label_verdict"]({"label_efficiency": {"fractions": fractions}})
+    assert "lowers eval EER at 1% (-8.0 pp [-12.0, -3.0])" in text
+    assert "raises it at 100% (+3.0 pp" in text
+    assert "no difference the intervals can resolve at 10%" in text
+
+
+def test_corpus_and_detection_figure_blocks() -> None:
+    corpus = {"splits": {"train": {"clips": 3, "hours": 0.5, "speakers": 2, "bonafide": 1,
+                                   "spoof": 2, "attacks": {"V01": 2}},
+                         "eval": {"clips": 2, "hours": 0.25, "speakers": 1, "bonafide": 1,
+                                  "spoof": 1, "attacks": {"V05": 1}}},
+              "total_clips": 5, "total_hours": 0.75, "total_speakers": 3}
+    table = RENDERERS["corpus"]({"corpus": corpus})
+    assert "| train | 2 | 0.50 | 3 | 1 | 2 | - |" in table
+    assert "| eval | 1 | 0.25 | 2 | 1 | - | 1 |" in table
+    figures = [{"png": "plots/detect/a.png", "label": "bonafide", "attack": "-",
+                "decision": "bonafide", "role": "best"},
+               {"png": "plots/detect/b.png", "label": "spoof", "attack": "V05",
+                "decision": "spoof", "role": "best"}]
+    assert "(plots/detect/b.png)" in RENDERERS["detect_png"]({"explain": {"figures": figures}})
+
+
+def test_comparison_verdict_follows_the_paired_interval() -> None:
+    comp = {"spectcontra": {},
+            "lfcc": {"paired": {"eer_diff": -0.09, "eer_diff_ci_low": -0.15, "eer_diff_ci_high": -0.01}},
+            "sup": {"paired": {"eer_diff": -0.01, "eer_diff_ci_low": -0.05, "eer_diff_ci_high": 0.04}}}
+    text = RENDERERS["comparison_verdict"]({"comparison": comp})
+    assert "lower EER than `lfcc`: -9.00 pp [-15.00, -1.00]" in text
+    assert "no EER difference the interval can resolve from `sup`" in text
+    assert "spectcontra`" not in text

@@ -67,21 +67,24 @@ def plot_ablation(runs: pd.DataFrame, summary: Summary, path: str | Path) -> Non
 
 
 def markdown_table(summary: Summary) -> str:
-    """variant | EER % mean [CI] | paired EER difference to reference | AUC | minDCF | params."""
+    """Variants ranked by mean dev EER (the only ranking a choice may use), eval beside it:
+    variant | dev EER | eval EER [CI] | paired eval EER difference to reference | AUC | minDCF
+    | params."""
     level = f"{CI_LEVEL:.0%}"
     lines = [
-        f"| Variant | Eval EER % mean [{level} t-CI] | EER - {REFERENCE} (pp) [{level} t-CI] "
-        "| ROC-AUC | minDCF | Params: pretrain / fine-tuned |",
-        "|---|---|---|---|---|---|",
+        f"| Variant (ranked by dev) | Dev EER % mean | Eval EER % mean [{level} t-CI] "
+        f"| EER - {REFERENCE} (pp) [{level} t-CI] | ROC-AUC | minDCF | Params: pretrain / fine-tuned |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name in in_order(summary):
+    order = in_order(summary)  # params.yaml order breaks dev ties
+    for name in sorted(order, key=lambda n: (summary[n]["dev_eer_mean"], order.index(n))):
         s = summary[name]
         label = f"**{name}**" if name == REFERENCE else name
         diff = (_interval(s, "eer_diff", 100, 2) if name != REFERENCE and "eer_diff_mean" in s
                 else "-")
         params = f"{_k(s['params_pretrain'])} / {_k(s['params_trainable'])}"
-        lines.append(f"| {label} | {_interval(s, 'eer', 100, 2)} | {diff} "
-                     f"| {s['roc_auc_mean']:.3f} | {s['min_dcf_mean']:.3f} | {params} |")
+        lines.append(f"| {label} | {s['dev_eer_mean'] * 100:.2f} | {_interval(s, 'eer', 100, 2)} "
+                     f"| {diff} | {s['roc_auc_mean']:.3f} | {s['min_dcf_mean']:.3f} | {params} |")
     return "\n".join(lines) + "\n"
 
 

@@ -191,7 +191,11 @@ def export_onnx(checkpoint_path: Path, out_path: Path, settings_path: Path | Non
                 overlay_hop_s: float = OVERLAY_HOP_SECONDS) -> dict[str, Any]:
     """Write the checkpoint as one ONNX graph ``wave`` (batch, samples) -> ``score`` (batch,).
 
-    Batch and samples are dynamic axes. Sample rate, crop, threshold and calibration go into
+    The batch axis is dynamic; samples are fixed at the training crop, the only length the
+    clip policy ever feeds (every file is scored as crop-length windows, see
+    :mod:`spectcontra.features.clips`), which also keeps torch.export from having to prove
+    shape guards of the strided stem and ceil-mode pooling for every length. Sample rate,
+    crop, threshold and calibration go into
     the model's metadata_props (key :data:`METADATA_KEY`, one JSON value), so the file alone
     serves :class:`OnnxDetector`. The graph is scored by onnxruntime against the torch
     :class:`Detector` on seeded noise before it replaces ``out_path``; a mismatch raises.
@@ -204,13 +208,11 @@ def export_onnx(checkpoint_path: Path, out_path: Path, settings_path: Path | Non
     module = WaveToScore(detector).eval()
     rng = np.random.default_rng(0)
     example = (0.1 * rng.standard_normal((VERIFY_BATCH, detector.crop_samples))).astype(np.float32)
-    # Reflect padding of the centred STFT needs more than n_fft // 2 samples.
-    samples = torch.export.Dim("samples", min=module.power.n_fft // 2 + 1)
     with torch.no_grad():
         program = torch.onnx.export(
             module, (torch.from_numpy(example),), dynamo=True, opset_version=ONNX_OPSET,
             input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], verbose=False,
-            dynamic_shapes=({0: torch.export.Dim("batch"), 1: samples},),
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
         )
     proto = program.model_proto
     strip_debug_metadata(proto)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from spectcontra.experiments import ablation_report
+from spectcontra.experiments import ablation_report, label_efficiency_report
 
 BLOCK = re.compile(r"(<!-- BEGIN:(\w+) -->\n)(.*?)(<!-- END:\2 -->)", re.S)
 
@@ -129,10 +129,18 @@ def cost(m: Mapping[str, Any]) -> str:
             f"| {'-' if macs is None else f'{macs / 1e6:,.0f}'} | {g('1s_1t_p50_ms')} "
             f"| {g('4s_1t_p50_ms')} | {g('4s_1t_p95_ms')} | {g('10s_1t_p50_ms')} "
             f"| {g('peak_rss_mb', '{:.0f}')} | {'-' if energy is None else f'{energy * 1e3:.3f}'} |")
+    if "browser_4s_1t_p50_ms" in p:
+        lines.append(f"| spect-contra, in the browser (onnxruntime-web, wasm) | - | - | - | - "
+                     f"| {p['browser_4s_1t_p50_ms']:.2f} | - | - | - | - |")
     lines.append("")
     lines.append(f"One thread, batch 1, features included, {p['runs']} timed runs after "
                  f"{p['warmup']} warm-up runs. Peak RSS of a fresh process (VmHWM); a bare "
                  f"`import torch` of this CUDA wheel already peaks at {p['torch_import_rss_mb']:.0f} MB.")
+    if "browser_4s_1t_p50_ms" in p:
+        lines.append(f"The browser row is the same ONNX graph in headless {p['browser_version']}, "
+                     "measured by the profile stage through the web app's own scoring code.")
+    elif "browser_status" in p:
+        lines.append(f"In-browser latency: {p['browser_status']}.")
     checks = [("p50 latency, 4 s clip, 1 thread <= "
                f"{p['target_p50_4s_1t_ms']:g} ms", p["meets_latency_target"],
                f"{p['ours_4s_1t_p50_ms']:.2f} ms")]
@@ -231,9 +239,83 @@ def data(m: Mapping[str, Any]) -> str:
             f"eval); {pre['n_skipped']} skipped as bad audio.\n")
 
 
-RENDERERS = {"machine": machine, "results": results, "attacks": attacks, "shortcuts": shortcuts,
-             "cost": cost, "energy": energy, "ablation": ablation, "explain": explain,
-             "model": model, "data": data}
+def detect_png(m: Mapping[str, Any]) -> str:
+    """The first correctly detected spoof among the explain stage's figures (else the first)."""
+    figures = _need(m, "explain").get("figures", [])
+    if not figures:
+        return "(no detection figure: run the explain stage)\n"
+    right = [f for f in figures if f["label"] == "spoof" and f["decision"] == "spoof"]
+    f = (right or figures)[0]
+    return (f"![a detection PNG: log-mel spectrogram with window scores and saliency maps "
+            f"({f['label']}, attack {f['attack']}, decided {f['decision']})]({f['png']})\n")
+
+
+def corpus(m: Mapping[str, Any]) -> str:
+    c = _need(m, "corpus")
+    splits = c["splits"]
+    attacks = sorted({a for s in splits.values() for a in s["attacks"]})
+    lines = ["| split | speakers | hours | clips | bona fide | " + " | ".join(attacks) + " |",
+             "|---|---|---|---|---|" + "---|" * len(attacks)]
+    for name, s in splits.items():
+        cells = [str(s["attacks"].get(a, "-")) for a in attacks]
+        lines.append(f"| {name} | {s['speakers']} | {s['hours']:.2f} | {s['clips']:,} "
+                     f"| {s['bonafide']:,} | " + " | ".join(cells) + " |")
+    lines.append(f"\n{c['total_clips']:,} clips, {c['total_hours']:.2f} h, "
+                 f"{c['total_speakers']} speakers in all.")
+    if "languages" in c:
+        lines.append("Clips per language: " + ", ".join(f"{k} {v}" for k, v in
+                                                         c["languages"].items()) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def label_efficiency(m: Mapping[str, Any]) -> str:
+    le = _need(m, "label_efficiency")
+    return (label_efficiency_report.markdown_table(le["fractions"])
+            + f"\n{len(le['seeds'])} paired seeds; {le['steps']} optimiser steps per fine-tuning "
+            f"run at every fraction; intervals resample {le['resampling']}.\n")
+
+
+def comparison_verdict(m: Mapping[str, Any]) -> str:
+    """One line per baseline: does ours beat it on eval EER, by the paired interval alone?"""
+    comp = _need(m, "comparison")
+    lines = []
+    for name, flat in sorted(comp.items()):
+        pair = flat.get("paired")
+        if not pair:
+            continue
+        d, low, high = (pair[k] * 100 for k in ("eer_diff", "eer_diff_ci_low", "eer_diff_ci_high"))
+        verdict = ("lower EER than" if high < 0 else "higher EER than" if low > 0
+                   else "no EER difference the interval can resolve from")
+        lines.append(f"- spectcontra has {verdict} `{name}`: {d:+.2f} pp [{low:+.2f}, {high:+.2f}].")
+    return "\n".join(lines) + "\n"
+
+
+def label_verdict(m: Mapping[str, Any]) -> str:
+    """One sentence on what pretraining buys, from (b) - (a) intervals alone."""
+    fr = _need(m, "label_efficiency")["fractions"]
+    groups: dict[str, list[str]] = {"better": [], "worse": [], "same": []}
+    for f in sorted(fr, key=float):
+        b = fr[f]["pretrained_finetune"]
+        kind = ("better" if b["diff_ci_high"] < 0 else "worse" if b["diff_ci_low"] > 0
+                else "same")
+        groups[kind].append(f"{float(f) * 100:g}% ({b['diff_vs_supervised'] * 100:+.1f} pp "
+                            f"[{b['diff_ci_low'] * 100:+.1f}, {b['diff_ci_high'] * 100:+.1f}])")
+    parts = []
+    if groups["better"]:
+        parts.append("lowers eval EER at " + ", ".join(groups["better"]) + " of the labels")
+    if groups["worse"]:
+        parts.append("raises it at " + ", ".join(groups["worse"]))
+    if groups["same"]:
+        parts.append("shows no difference the intervals can resolve at " + ", ".join(groups["same"]))
+    return ("**What contrastive pretraining buys here:** against the same detector trained from "
+            "random init with the same steps, it " + "; ".join(parts) + ".\n")
+
+
+RENDERERS = {"comparison_verdict": comparison_verdict, "corpus": corpus,
+             "detect_png": detect_png, "label_efficiency": label_efficiency,
+             "label_verdict": label_verdict, "machine": machine, "results": results,
+             "attacks": attacks, "shortcuts": shortcuts, "cost": cost, "energy": energy,
+             "ablation": ablation, "explain": explain, "model": model, "data": data}
 
 
 def render_blocks(text: str, m: Mapping[str, Any]) -> str:
