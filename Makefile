@@ -22,8 +22,10 @@ apt-lists:
 	@ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -q || \
 		echo "make: apt-get update failed: run it as root, or set data.source: synthetic" >&2
 
+# Every stage the report reads (the default pipeline); long studies such as label_efficiency
+# are not read by the report and run on request (`dvc repro label_efficiency`).
 repro: install apt-lists
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro report
 
 # The browser tests also need onnxruntime-web (npm ci) and Debian's chromium (.ci/run installs it).
 test: install web/node_modules/.package-lock.json

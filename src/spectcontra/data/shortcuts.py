@@ -13,8 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from spectcontra.audio import frame_energy_db
-from spectcontra.data.spectral_cues import SPECTRAL_CUES
 from spectcontra.conventions import label_to_target
+from spectcontra.data.spectral_cues import SPECTRAL_CUES
 from spectcontra.evaluation.metrics import compute_eer
 
 CUES = ("duration_s", "leading_silence_s", "trailing_silence_s", "rms_dbfs", "bandwidth_hz",
