@@ -15,6 +15,10 @@ from spectcontra.experiments import ablation_report, label_efficiency_report
 BLOCK = re.compile(r"(<!-- BEGIN:(\w+) -->\n)(.*?)(<!-- END:\2 -->)", re.S)
 
 
+# Above this intact EER, occlusion effects are measured on a near-chance model: say so.
+WEAK_EER = 0.3
+
+
 class ReportError(ValueError):
     """A metrics file the report needs is missing or malformed."""
 
@@ -215,6 +219,9 @@ def explain(m: Mapping[str, Any]) -> str:
                  "occlusion subset of eval goes "
                  f"from {_pct(b['base_eer'])}% to {_pct(b['base_eer'] + b['delta_eer'])}%, so "
                  "that is where this model finds most of its evidence.")
+    if b["base_eer"] > WEAK_EER:
+        lines.append(f"With the intact EER at {_pct(b['base_eer'])}% on this subset, the model is "
+                     "close to chance here, so these band rankings say little.")
     return "\n".join(lines) + "\n"
 
 
