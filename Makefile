@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install repro test clean-venv apt-lists
+.PHONY: install repro exp-show test clean-venv apt-lists
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,20 @@ apt-lists:
 	@ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -q || \
 		echo "make: apt-get update failed: run it as root, or set data.source: synthetic" >&2
 
-# Every stage the report reads (the default pipeline); long studies such as label_efficiency
-# are not read by the report and run on request (`dvc repro label_efficiency`).
+# Every stage the report reads (the default pipeline). The per-seed training, the ablation and the
+# label-efficiency study have committed outputs, so a fresh clone whose features reproduce byte
+# for byte skips them; the LA-scale memory benchmark runs on request (`dvc repro scale`).
 repro: install apt-lists
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro report
+
+# Compare experiments (`dvc exp run`): the eval EER and the other headline figures always, then
+# only the params and results that differ between the rows (code and data hashes left out).
+# A bare `dvc exp show` opens with the eval EER too: dvc.yaml lists metrics/eval.json first,
+# and timing files (metrics/energy/, metrics/profile.json) are not metrics.
+EXP_KEEP ?= ^(eer|eer_ci_low|eer_ci_high|eer_seed_mean|min_dcf|cllr|roc_auc|metrics/eval.json:dev_eer)$$
+exp-show: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc exp show --no-pager --md --only-changed \
+		--keep '$(EXP_KEEP)' --drop '^(src|stages|data|models|scores)/'
 
 # The browser tests also need onnxruntime-web (npm ci) and Debian's chromium (.ci/run installs it).
 test: install web/node_modules/.package-lock.json
@@ -60,3 +70,9 @@ web: web-build
 extension: install web/node_modules/.package-lock.json $(WEB_MODEL)
 	$(BIN)/python -m web.build extension --model $(WEB_MODEL) --out web/build/extension \
 		--zip web/build/spectcontra-extension.zip
+
+# Time a fresh clone's `make repro` (uncontended: run nothing else meanwhile) and write
+# metrics/pipeline.json with per-stage seconds and the forced full run's.
+.PHONY: time-repro
+time-repro: install
+	$(BIN)/python -m spectcontra.profiling.pipeline_time --repo . --out metrics/pipeline.json

@@ -9,27 +9,31 @@ from spectcontra.config import Config
 from spectcontra.experiments.ablation import run_ablation
 from spectcontra.experiments.ablation_report import plot_ablation
 from spectcontra.io_utils import atomic_path, write_json_atomic
-from spectcontra.stage import parser, run_stage
+from spectcontra.stage import Timings, parser, run_stage
 
 
 def main(argv: list[str] | None = None) -> int:
     p = parser("ablate", __doc__)
     p.add_argument("--features", type=Path, required=True)
+    p.add_argument("--encoders", type=Path, required=True,
+                   help="the pretrain stage's encoders, reused at scale full (seed_<s>/encoder.pt)")
     p.add_argument("--metrics", type=Path, required=True, help="summary per variant (JSON)")
     p.add_argument("--runs", type=Path, required=True, help="one row per variant and seed (CSV)")
     p.add_argument("--plot", type=Path, required=True, help="eval EER per variant (PNG)")
     args = p.parse_args(argv)
 
-    def body(cfg: Config) -> None:
+    def body(cfg: Config) -> Timings:
         # Each variant overrides keys of cfg.pretrain and cfg.finetune, run under cfg.ablate
         # (seeds, scale, caps, variants); run_stage reads cfg.common. dvc.yaml lists all four.
         print(f"ablate: {len(cfg.ablate.variants)} variants x {len(cfg.ablate.seeds)} seeds, "
               f"scale {cfg.ablate.scale}", file=sys.stderr)
-        runs, summary = run_ablation(cfg, args.features, progress=True)
+        runs, summary, seconds = run_ablation(cfg, args.features, progress=True,
+                                              encoders=args.encoders)
         with atomic_path(args.runs) as tmp:
             runs.to_csv(tmp, index=False)
         plot_ablation(runs, summary, args.plot)
         write_json_atomic(args.metrics, summary)
+        return seconds  # wall clock: to the timing record (--energy), not the results
 
     return run_stage("ablate", args, body)
 

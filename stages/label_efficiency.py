@@ -8,7 +8,7 @@ from pathlib import Path
 from spectcontra.baselines.classic import pooled_lfcc
 from spectcontra.config import Config
 from spectcontra.data.protocol import read_protocol
-from spectcontra.experiments.label_efficiency import ARMS, run_study, summarise
+from spectcontra.experiments.label_efficiency import ARMS, check_study_seeds, run_study, summarise
 from spectcontra.experiments.label_efficiency_report import plot_label_efficiency
 from spectcontra.features.preprocess import PreprocessReport, cropped_waves
 from spectcontra.features.store import load_split
@@ -19,6 +19,7 @@ from spectcontra.stage import parser, run_stage
 def main(argv: list[str] | None = None) -> int:
     p = parser("label_efficiency", __doc__)
     p.add_argument("--features", type=Path, required=True)
+    p.add_argument("--encoders", type=Path, required=True, help="the pretrain stage's, per seed")
     p.add_argument("--raw-dir", type=Path, required=True)
     p.add_argument("--protocol", type=Path, required=True)
     p.add_argument("--metrics", type=Path, required=True, help="summary per fraction and arm")
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     def body(cfg: Config) -> None:
+        check_study_seeds(cfg)
         # LFCC vectors of the very crops the feature store holds, in its row order.
         protocol = read_protocol(args.protocol)
         lfcc, index = {}, {}
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         study = cfg.label_efficiency
         print(f"label_efficiency: {len(study.fractions)} fractions x {len(ARMS)} arms x "
               f"{len(study.seeds)} seeds, {study.steps} steps per run", file=sys.stderr)
-        runs = run_study(cfg, args.features, lfcc, progress=True)
+        runs = run_study(cfg, args.features, args.encoders, lfcc, progress=True)
         ev = index["eval"]
         summary = summarise(runs, ev["target"].to_numpy(), ev["speaker"].to_numpy(),
                             study.n_bootstrap, cfg.evaluate.ci_level, cfg.common.seed)

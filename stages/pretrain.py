@@ -1,42 +1,39 @@
-"""DVC stage `pretrain`: contrastive pretraining of the spectral encoder on two views."""
+"""DVC stage `pretrain`: contrastive pretraining of the spectral encoder on two views, once per
+seed of ``pretrain.seeds``."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from spectcontra.config import Config
-from spectcontra.io_utils import atomic_path, write_json_atomic
-from spectcontra.models.checkpoint import save_encoder
-from spectcontra.profiling.measure import parameter_count
+from spectcontra.experiments.seeds import pretrain_seeds
+from spectcontra.io_utils import atomic_dir, atomic_path, write_json_atomic
 from spectcontra.stage import parser, run_stage
-from spectcontra.training.recipe import load_features, run_pretrain
 
 
 def main(argv: list[str] | None = None) -> int:
     p = parser("pretrain", __doc__)
     p.add_argument("--features", type=Path, required=True)
-    p.add_argument("--encoder", type=Path, required=True)
-    p.add_argument("--history", type=Path, required=True, help="per-epoch losses (CSV)")
+    p.add_argument("--encoders", type=Path, required=True, help="folder: seed_<s>/encoder.pt")
+    p.add_argument("--history", type=Path, required=True, help="per-seed, per-epoch losses (CSV)")
     p.add_argument("--metrics", type=Path, required=True)
     args = p.parse_args(argv)
 
     def body(cfg: Config) -> None:
-        feats = load_features(args.features, cfg.pretrain.views,
-                              with_aug=cfg.pretrain.augment.signal_effects)
-        encoder, history = run_pretrain(feats, cfg.pretrain, cfg.common.seed, progress=True)
-        save_encoder(args.encoder, encoder, history)
+        with atomic_dir(args.encoders) as tmp:
+            history = pretrain_seeds(cfg.pretrain, cfg.common.threads, args.features, tmp,
+                                     progress=True)
         with atomic_path(args.history) as tmp:
-            pd.DataFrame(history, columns=["epoch", "loss", "l_sa", "l_ca", "lr"]).to_csv(tmp, index=False)
-        last = history[-1] if history else {}
+            history.to_csv(tmp, index=False)
+        last = history.groupby("seed").tail(1).set_index("seed")
         write_json_atomic(args.metrics, {
-            "epochs": len(history),
-            "final_loss": last.get("loss"),
-            "final_l_sa": last.get("l_sa"),
-            "final_l_ca": last.get("l_ca"),
-            "encoder_params": parameter_count(encoder),
+            "seeds": len(cfg.pretrain.seeds),
+            "epochs": cfg.pretrain.epochs,
+            "encoder_params": history.attrs["encoder_params"],
+            **{f"final_{k}_mean": float(last[k].mean()) if len(last) else None
+               for k in ("loss", "l_sa", "l_ca")},
+            "final_loss_by_seed": {str(s): float(v) for s, v in last["loss"].items()},
         })
 
     return run_stage("pretrain", args, body)

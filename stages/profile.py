@@ -1,4 +1,5 @@
-"""DVC stage `profile`: CPU latency, memory, size, MACs, energy; ours (torch, ONNX) vs wav2vec2."""
+"""DVC stage `profile`: CPU latency, memory, size, MACs, energy; ours (torch, ONNX) vs wav2vec2
+and the baselines."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from spectcontra.profiling.benchmark import (
     wav2vec2_call,
     wav2vec2_frontend,
 )
+from spectcontra.profiling.embedding_cost import embedding_cost
 from spectcontra.profiling.energy import energy_of
 from spectcontra.profiling.measure import count_macs, cpu_model, threads, time_calls
 from spectcontra.stage import parser, run_stage
@@ -99,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         out.update(_flat("classic", latency_grid(lambda w: (lambda: classic.score([w])),
                                                  cfg.profile.durations, counts, sr,
                                                  cfg.profile.warmup, cfg.profile.runs, seed)))
+        if cfg.baselines.pretrained_embedding.enabled:
+            out.update(embedding_cost(cfg.profile.durations, counts, sr, cfg.profile.warmup,
+                                      cfg.profile.runs, seed))
 
         if cfg.profile.quantize:
             qdet = Detector(quantized_copy(det.model), det.settings, det.calibration,

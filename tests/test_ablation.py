@@ -19,6 +19,7 @@ import spectcontra.stage as stage_runner
 from spectcontra.config import VIEWS, Config, load_config, with_overrides
 from spectcontra.experiments.ablation import (
     parameter_counts,
+    reusable_encoder,
     run_ablation,
     tasks,
     variant_configs,
@@ -86,7 +87,7 @@ def store(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ablated(store: Path) -> tuple[pd.DataFrame, dict, list[tuple]]:
+def ablated(store: Path) -> tuple[pd.DataFrame, dict, list[tuple], dict]:
     """One run of the tiny ablation, recording each pretraining call's (seed, n utterances)."""
     calls: list[tuple] = []
     real = ablation.run_pretrain
@@ -97,18 +98,18 @@ def ablated(store: Path) -> tuple[pd.DataFrame, dict, list[tuple]]:
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ablation, "run_pretrain", counting)
-        runs, summary = run_ablation(tiny_config(), store, progress=False)
-    return runs, summary, calls
+        runs, summary, seconds = run_ablation(tiny_config(), store, progress=False)
+    return runs, summary, calls, seconds
 
 
 def test_runs_table_has_one_row_per_variant_and_seed(ablated) -> None:
-    runs, _, _ = ablated
+    runs, _, _, _ = ablated
     assert runs.shape[0] == len(TINY_VARIANTS) * len(SEEDS)
     assert list(runs["variant"]) == [v for v in TINY_VARIANTS for _ in SEEDS]
     assert list(runs["seed"]) == list(SEEDS) * len(TINY_VARIANTS)
     expected = {"variant", "seed", *METRICS, "params_pretrain", "params_trainable",
-                "params_total", "n_train", "n_dev", "n_eval", "pretrain_cached", "seconds"}
-    assert set(runs.columns) == expected
+                "params_total", "n_train", "n_dev", "n_eval", "pretrain_cached"}
+    assert set(runs.columns) == expected  # no wall clock: a rerun reproduces the table
     for split, n in SMALL.items():
         assert (runs[f"n_{split}"] == n).all(), split
     for metric in ("eer", "dev_eer", "roc_auc"):
@@ -119,7 +120,7 @@ def test_runs_table_has_one_row_per_variant_and_seed(ablated) -> None:
 
 
 def test_parameter_counts_match_the_trained_detectors(ablated) -> None:
-    runs, _, _ = ablated
+    runs, _, _, _ = ablated
     configs = variant_configs(tiny_config())
     for _, row in runs.iterrows():
         counts = parameter_counts(configs[row["variant"]], BINS)
@@ -129,7 +130,7 @@ def test_parameter_counts_match_the_trained_detectors(ablated) -> None:
 
 
 def test_summary_has_intervals_for_every_variant(ablated) -> None:
-    runs, summary, _ = ablated
+    runs, summary, _, _ = ablated
     assert list(summary) == list(TINY_VARIANTS)
     for name, s in summary.items():
         assert s["n_seeds"] == len(SEEDS)
@@ -142,24 +143,47 @@ def test_summary_has_intervals_for_every_variant(ablated) -> None:
 
 
 def test_pretraining_is_shared_by_variants_that_differ_only_in_finetuning(ablated) -> None:
-    runs, _, calls = ablated
+    runs, _, calls, _ = ablated
     assert sorted(calls) == [(seed, SMALL["train"]) for seed in SEEDS]  # once per seed, not per run
     cached = runs.set_index("variant")["pretrain_cached"]
     assert not cached[REFERENCE].any() and cached["head_linear"].all()
 
 
 def test_ablation_is_deterministic_in_process_and_in_worker_processes(ablated, store: Path) -> None:
-    runs, _, _ = ablated
-    again, _ = run_ablation(tiny_config(), store, progress=False)
-    pd.testing.assert_frame_equal(runs.drop(columns="seconds"), again.drop(columns="seconds"))
-    parallel, _ = run_ablation(with_overrides(tiny_config(), {"common.threads": 2}), store)
-    pd.testing.assert_frame_equal(runs.drop(columns="seconds"), parallel.drop(columns="seconds"))
+    runs, summary, _, _ = ablated
+    again, again_summary, _ = run_ablation(tiny_config(), store, progress=False)
+    pd.testing.assert_frame_equal(runs, again)
+    assert json.dumps(summary, sort_keys=True) == json.dumps(again_summary, sort_keys=True)
+    parallel, _, _ = run_ablation(with_overrides(tiny_config(), {"common.threads": 2}), store)
+    pd.testing.assert_frame_equal(runs, parallel)
+
+
+def test_wall_clock_seconds_go_to_the_timings_not_the_results(ablated) -> None:
+    runs, summary, _, seconds = ablated
+    assert set(seconds["run_seconds"]) == set(TINY_VARIANTS) == set(seconds["seconds_mean"])
+    for variant, per_seed in seconds["run_seconds"].items():
+        assert set(per_seed) == {str(s) for s in SEEDS} and min(per_seed.values()) >= 0
+        assert seconds["seconds_mean"][variant] == pytest.approx(
+            sum(per_seed.values()) / len(per_seed), abs=0.01)
+    assert not any("second" in key for row in summary.values() for key in row)
+
+
+# The variants params.yaml documents for users to add (the default runs full_method and
+# supervised_only only, to fit the budget).
+DOCUMENTED = {"partial": {"finetune.strategy": "partial"},
+              "frozen_logreg": {"finetune.strategy": "logreg"},
+              "capacity_control": {"pretrain.contrastive_weight": 0.0, "finetune.epochs": 40,
+                                   "finetune.patience": 40}}
+
+
+def _with_documented(cfg):
+    return with_overrides(cfg, {"ablate.variants": {**cfg.ablate.variants, **DOCUMENTED}})
 
 
 def test_tasks_group_variants_by_pretrain_config() -> None:
-    configs = variant_configs(load_config(ROOT / "params.yaml"))
+    configs = variant_configs(_with_documented(load_config(ROOT / "params.yaml")))
     units = tasks(configs, (1, 2))
-    shared = ("full_method", "head_linear", "head_large", "frozen", "partial", "frozen_logreg")
+    shared = ("full_method", "partial", "frozen_logreg")
     assert units[:2] == [(1, shared), (2, shared)]  # the largest units go first
     assert (1, ("supervised_only", "capacity_control")) in units
     assert sorted(n for seed, names in units if seed == 1 for n in names) == sorted(configs)
@@ -180,7 +204,7 @@ def test_t_interval_against_hand_computation() -> None:
 
 def test_summary_pairs_differences_by_seed_and_nulls_single_seed_intervals() -> None:
     base = {"roc_auc": 0.9, "min_dcf": 0.5, "cllr": 0.8, "dev_eer": 0.1, "params_pretrain": 10,
-            "params_trainable": 5, "params_total": 7, "seconds": 1.0}
+            "params_trainable": 5, "params_total": 7}
     eers = {REFERENCE: [0.10, 0.20, 0.30], "other": [0.13, 0.22, 0.34], "solo": [0.5]}
     runs = pd.DataFrame([{**base, "variant": v, "seed": s, "eer": e}
                          for v, values in eers.items() for s, e in zip((1, 2, 3), values)])
@@ -193,7 +217,7 @@ def test_summary_pairs_differences_by_seed_and_nulls_single_seed_intervals() -> 
 
 def test_capacity_control_is_the_deployed_detector_with_the_methods_step_budget() -> None:
     cfg = load_config(ROOT / "params.yaml")
-    configs = variant_configs(with_overrides(cfg, {"ablate.scale": "full"}))
+    configs = variant_configs(_with_documented(with_overrides(cfg, {"ablate.scale": "full"})))
     n_bins = cfg.preprocess.n_mels
     method, control_cfg = configs[REFERENCE], configs["capacity_control"]
     control = parameter_counts(control_cfg, n_bins)
@@ -201,6 +225,8 @@ def test_capacity_control_is_the_deployed_detector_with_the_methods_step_budget(
     assert control["params_total"] == parameter_counts(method, n_bins)["params_total"]
     assert control_cfg.finetune.epochs == method.pretrain.epochs + method.finetune.epochs
     assert control_cfg.finetune.batch_size == method.pretrain.batch_size
+    # no early stop before the budget is spent: the control really trains that long
+    assert control_cfg.finetune.patience >= control_cfg.finetune.epochs
 
 def _changed(a: Any, b: Any, prefix: str = "") -> set[str]:
     """Dotted keys whose values differ between two config dataclasses."""
@@ -217,25 +243,14 @@ AUG_KEYS = {f"pretrain.augment.{k}" for k in
 @pytest.mark.parametrize("name, changed, check", [
     ("supervised_only", {"pretrain.contrastive_weight"},
      lambda c: c.pretrain.contrastive_weight == 0 and c.finetune.strategy == "full"),
-    ("no_cross_attention", {"pretrain.cross_attention"}, lambda c: not c.pretrain.cross_attention),
-    ("one_view", {"pretrain.views"}, lambda c: len(c.pretrain.views) == 1),
-    ("aug_none", AUG_KEYS, lambda c: not any(dataclasses.asdict(c.pretrain.augment).values())),
-    ("aug_masks", AUG_KEYS - {"pretrain.augment.time_mask", "pretrain.augment.freq_mask"},
-     lambda c: c.pretrain.augment.gain_db == c.pretrain.augment.noise_std == 0
-     and not c.pretrain.augment.signal_effects),
-    ("aug_masks_signal", {"pretrain.augment.gain_db", "pretrain.augment.noise_std"},
-     lambda c: c.pretrain.augment.signal_effects and c.pretrain.augment.time_mask > 0),
-    ("head_linear", {"finetune.head"}, lambda c: c.finetune.head == "linear"),
-    ("head_large", {"finetune.head_hidden"},
-     lambda c: c.finetune.head == "mlp" and c.finetune.head_hidden > 32),
-    ("frozen", {"finetune.strategy"}, lambda c: c.finetune.strategy == "frozen"),
     ("partial", {"finetune.strategy"}, lambda c: c.finetune.strategy == "partial"),
     ("frozen_logreg", {"finetune.strategy"}, lambda c: c.finetune.strategy == "logreg"),
-    ("capacity_control", {"pretrain.contrastive_weight", "finetune.epochs"},
+    ("capacity_control", {"pretrain.contrastive_weight", "finetune.epochs", "finetune.patience"},
      lambda c: c.pretrain.contrastive_weight == 0 and c.finetune.strategy == "full"),
 ])
 def test_each_default_variant_changes_only_what_it_ablates(name, changed, check) -> None:
-    configs = variant_configs(with_overrides(load_config(ROOT / "params.yaml"), {"ablate.scale": "full"}))
+    configs = variant_configs(_with_documented(
+        with_overrides(load_config(ROOT / "params.yaml"), {"ablate.scale": "full"})))
     reference = configs[REFERENCE]
     assert (reference.pretrain.views, reference.finetune.strategy) == (("mel", "linear"), "full")
     assert reference.finetune.head == "mlp" and reference.pretrain.augment.signal_effects
@@ -243,10 +258,11 @@ def test_each_default_variant_changes_only_what_it_ablates(name, changed, check)
     assert check(configs[name])
 
 
-def test_default_run_has_at_least_three_seeds_and_small_scale_caps_epochs() -> None:
+def test_default_run_is_full_scale_with_five_seeds_and_small_scale_caps_epochs() -> None:
     cfg = load_config(ROOT / "params.yaml")
-    assert len(cfg.ablate.seeds) >= 3 and cfg.ablate.scale == "small"
-    small = variant_configs(cfg)[REFERENCE]
+    assert len(cfg.ablate.seeds) >= 5 and cfg.ablate.scale == "full"
+    assert set(cfg.ablate.seeds) <= set(cfg.pretrain.seeds)  # so the encoders are reused
+    small = variant_configs(with_overrides(cfg, {"ablate.scale": "small"}))[REFERENCE]
     assert small.pretrain.epochs == min(cfg.pretrain.epochs, cfg.ablate.small_epochs)
     assert small.finetune.epochs == min(cfg.finetune.epochs, cfg.ablate.small_epochs)
     full = variant_configs(with_overrides(cfg, {"ablate.scale": "full"}))[REFERENCE]
@@ -255,7 +271,7 @@ def test_default_run_has_at_least_three_seeds_and_small_scale_caps_epochs() -> N
 
 
 def test_report_table_and_figure(ablated, tmp_path: Path) -> None:
-    runs, summary, _ = ablated
+    runs, summary, _, _ = ablated
     # as read back from a JSON file written with sorted keys: params.yaml order survives
     resorted = dict(sorted(summary.items(), reverse=True))
     table = markdown_table(resorted).splitlines()
@@ -280,15 +296,58 @@ def test_stage_writes_metrics_runs_and_plot(store: Path, tmp_path: Path, params_
         for part in parents:
             node = node[part]
         node[leaf] = value
+    timings: dict[str, Any] = {}
     monkeypatch.setattr(stage_runner, "track_energy",
-                        lambda stage, path: contextlib.nullcontext())  # CodeCarbon is slow
+                        lambda stage, path: contextlib.nullcontext(timings))  # CodeCarbon is slow
     out = {k: tmp_path / name for k, name in
            (("metrics", "ablation.json"), ("runs", "runs.csv"), ("plot", "ablation.png"))}
     argv = ["--params", str(write_params(raw)), "--features", str(store),
-            "--energy", str(tmp_path / "energy.json")]
+            "--encoders", str(tmp_path / "no_encoders"), "--energy", str(tmp_path / "energy.json")]
     argv += [a for k, path in out.items() for a in (f"--{k}", str(path))]
     assert ablate_stage.main(argv) == 0
     summary = json.loads(out["metrics"].read_text())
     assert sorted(summary, key=lambda v: summary[v]["order"]) == list(TINY_VARIANTS)
     assert len(pd.read_csv(out["runs"])) == len(TINY_VARIANTS) * len(SEEDS)
     assert out["plot"].read_bytes()[:4] == b"\x89PNG"
+    assert set(timings["seconds_mean"]) == set(TINY_VARIANTS)  # the timing record's share
+
+
+def test_holm_adjusts_step_down_in_input_order() -> None:
+    from spectcontra.experiments.stats import holm
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5]) == [0.5]
+    assert holm([0.6, 0.9]) == [1.0, 1.0]
+
+
+def test_summary_adds_holm_and_simultaneous_intervals() -> None:
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(1, 6):
+        base = 0.3 + 0.01 * rng.normal()
+        for name, shift in (("full_method", 0.0), ("worse", 0.1), ("same", 0.0)):
+            rows.append({"variant": name, "seed": seed, "eer": base + shift + 0.005 * rng.normal(),
+                         "roc_auc": 0.7, "min_dcf": 0.5, "cllr": 0.9, "dev_eer": 0.1,
+                         "params_pretrain": 1, "params_trainable": 1, "params_total": 1})
+    out = summarise(pd.DataFrame(rows))
+    worse, same = out["worse"], out["same"]
+    assert worse["n_comparisons"] == same["n_comparisons"] == 2
+    assert worse["eer_diff_p_holm"] < 0.05 < same["eer_diff_p_holm"]
+    assert worse["eer_diff_p_holm"] >= worse["eer_diff_p"]
+    # the simultaneous interval is wider than the per-comparison one
+    assert worse["eer_diff_simultaneous_ci_low"] < worse["eer_diff_ci_low"]
+    assert "eer_diff_p" not in out["full_method"]
+
+
+def test_full_scale_reuses_only_the_pretrain_stage_encoder_it_would_train(tmp_path: Path) -> None:
+    cfg = with_overrides(load_config(ROOT / "params.yaml"), {"ablate.scale": "full"})
+    seed = cfg.pretrain.seeds[0]
+    path = tmp_path / f"seed_{seed}" / "encoder.pt"
+    path.parent.mkdir()
+    path.write_bytes(b"x")
+    configs = variant_configs(cfg)
+    assert reusable_encoder(cfg, configs[REFERENCE].pretrain, seed, tmp_path) == path
+    assert reusable_encoder(cfg, configs[REFERENCE].pretrain, seed, None) is None
+    assert reusable_encoder(cfg, configs["supervised_only"].pretrain, seed, tmp_path) is None
+    assert reusable_encoder(cfg, configs[REFERENCE].pretrain, 999, tmp_path) is None
+    small = with_overrides(cfg, {"ablate.scale": "small"})
+    assert reusable_encoder(small, variant_configs(small)[REFERENCE].pretrain, seed, tmp_path) is None

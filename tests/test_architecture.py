@@ -14,7 +14,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "spectcontra"
 
 # Lowest first. A name is a top-level module or a subpackage of spectcontra.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"conventions", "config", "io_utils", "seeding", "audio"}),  # core
+    frozenset({"conventions", "errors", "config", "io_utils", "seeding", "audio"}),  # core
     frozenset({"evaluation"}),  # metrics on score arrays: no torch, no models
     frozenset({"data"}),  # sources write audio + protocol; the audit reads evaluation.metrics
     frozenset({"augment", "features"}),
@@ -61,7 +61,8 @@ def test_every_module_has_a_layer() -> None:
 
 def test_top_level_holds_only_packages_and_the_cross_cutting_modules() -> None:
     modules = {p.stem for p in PKG.glob("*.py")} - {"__init__"}
-    assert modules == {"cli", "config", "conventions", "io_utils", "seeding", "audio", "stage"}
+    assert modules == {"cli", "config", "conventions", "errors", "io_utils", "seeding", "audio",
+                       "stage"}
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.relative_to(PKG).as_posix())

@@ -9,6 +9,7 @@ one file of every bad kind to a single run, which must score the good files rega
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import zipfile
@@ -22,10 +23,13 @@ import soundfile as sf
 import torch
 import yaml
 
+import spectcontra.stage as stage_runner
+from spectcontra.audio import AudioError
 from spectcontra.cli import main as detect_main
 from spectcontra.config import FolderConfig
 from spectcontra.data.folder import prepare_folder
 from spectcontra.data.protocol import ProtocolError
+from spectcontra.errors import InputError, MissingInputError
 from spectcontra.models.checkpoint import FORMAT_VERSION
 from spectcontra.stage import run_stage
 from tests.conftest import ROOT
@@ -269,6 +273,65 @@ def test_bad_params_stop_a_stage_before_it_writes(tmp_path, case, capsys):
     assert err.startswith("demo: error: ") and message in err
     assert "params" in err  # the file or the key, so the user knows where to look
     assert not output.exists() and not (tmp_path / "energy.json").exists()
+
+
+# --------------------------------------------------------------------------- not bad input
+
+
+def _reshape_bug() -> None:
+    np.zeros(3).reshape(2)  # a plain ValueError raised inside numpy
+
+
+# A stage body that fails for a reason of its own: a bug, not the user's input.
+BUGS: dict[str, tuple[Callable[[], object], str]] = {
+    "ZeroDivisionError": (lambda: 1 / 0, "ZeroDivisionError"),
+    "ValueError from a library": (_reshape_bug, "ValueError: cannot reshape"),
+    "KeyError": (lambda: {}["missing"], "KeyError"),
+}
+
+
+def _stage_args(tmp_path: Path, monkeypatch) -> argparse.Namespace:
+    monkeypatch.setattr(stage_runner, "track_energy",  # CodeCarbon is slow and beside the point
+                        lambda stage, path: contextlib.nullcontext({}))
+    params = tmp_path / "params.yaml"
+    params.write_bytes(_params_text(lambda r: r["common"].update(threads=1))())
+    return argparse.Namespace(params=params, energy=tmp_path / "energy.json")
+
+
+@pytest.mark.parametrize("case", list(BUGS))
+def test_a_bug_in_a_stage_body_is_not_reported_as_bad_input(tmp_path, monkeypatch, case, capsys):
+    bug, shown = BUGS[case]
+    assert run_stage("demo", _stage_args(tmp_path, monkeypatch), lambda cfg: bug()) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and shown in err  # where it broke, for the bug report
+    assert "demo: error:" not in err and "demo: failed; no output was written" in err
+
+
+def test_an_input_error_raised_in_a_stage_body_is_one_line(tmp_path, monkeypatch, capsys):
+    def body(cfg) -> None:
+        raise AudioError(tmp_path / "x.wav", "no samples")
+
+    assert run_stage("demo", _stage_args(tmp_path, monkeypatch), body) == 2
+    err = capsys.readouterr().err
+    assert err == f"demo: error: bad audio file {tmp_path / 'x.wav'}: no samples\n"
+
+
+def test_every_bad_input_error_type_shares_the_one_base():
+    from spectcontra.config import ConfigError
+    from spectcontra.data.debian.packages import PackageError
+    from spectcontra.data.fetch import DownloadError
+    from spectcontra.evaluation.evaluate import BootstrapUnitError
+    from spectcontra.inference.decisions import ModelFileError
+    from spectcontra.inference.torch_detector import CheckpointError
+    from spectcontra.models.checkpoint import CheckpointFormatError
+    from spectcontra.reporting.render import ReportError
+
+    for kind in (AudioError, ConfigError, ProtocolError, PackageError, DownloadError,
+                 BootstrapUnitError, ModelFileError, CheckpointError, CheckpointFormatError,
+                 ReportError, MissingInputError):
+        assert issubclass(kind, InputError) and issubclass(kind, ValueError), kind
+    assert issubclass(MissingInputError, FileNotFoundError)  # old `except OSError` still works
+    assert not issubclass(ValueError, InputError)
 
 
 # --------------------------------------------------------------------------- model files

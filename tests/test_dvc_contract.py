@@ -10,12 +10,14 @@ import pytest
 import yaml
 
 from spectcontra.config import load_config
+from tests.conftest import is_timing_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
-DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+DVC = DVC_YAML["stages"]
 # Long studies: `make repro` (dvc repro report) leaves them out, so the report must not read them.
-STUDIES = {"label_efficiency"}
+STUDIES = {"scale"}
 # Keys every stage reads through spectcontra.stage.run_stage.
 RUNNER_KEYS = {"common.threads", "common.seed"}
 CFG_ACCESS = re.compile(r"\bcfg\.(\w+)(?:\.(\w+))?")
@@ -131,12 +133,46 @@ def test_declared_params_exist() -> None:
                 node = node[part]
 
 
+def _declared(stage: dict, group: str) -> dict[str, dict]:
+    """{path: its options} of one group (outs, metrics, plots) of a stage."""
+    items = (next(iter(i.items())) if isinstance(i, dict) else (i, {}) for i in stage.get(group, []))
+    return {path: options or {} for path, options in items}
+
+
+TOP_METRICS = [next(iter(m)) if isinstance(m, dict) else m for m in DVC_YAML.get("metrics", [])]
+
+
 def test_every_stage_records_energy() -> None:
+    """Each stage writes its timing record, a git-tracked output that is not a DVC metric."""
     for name, stage in DVC.items():
         energy = f"metrics/energy/{name}.json"
         assert f"--energy {energy}" in " ".join(stage["cmd"].split()), name
-        metric_paths = {next(iter(m)) if isinstance(m, dict) else m for m in stage.get("metrics", [])}
-        assert energy in metric_paths, f"{name} does not declare {energy} as a metric"
+        assert is_timing_file(energy)
+        outs = _declared(stage, "outs")
+        assert energy in outs, f"{name} does not declare {energy} as an output"
+        assert outs[energy].get("cache") is False, f"{name}: {energy} belongs in git (cache: false)"
+        assert energy not in TOP_METRICS, f"{energy} is a timing file, not a metric"
+
+
+def test_metrics_are_the_result_files_with_eval_first() -> None:
+    """The top-level `metrics:` list holds every result JSON under metrics/ and no timing file;
+    `dvc exp show` lists metrics in that order (stage-level `metrics:` entries would come first,
+    in stage order, so there are none), so eval.json's EER leads the table."""
+    assert TOP_METRICS and TOP_METRICS[0] == "metrics/eval.json"
+    assert len(set(TOP_METRICS)) == len(TOP_METRICS)
+    written: dict[str, dict] = {}
+    for name, stage in DVC.items():
+        assert "metrics" not in stage, f"{name}: list its result files in the top-level metrics"
+        for group in ("outs", "plots"):
+            written.update(_declared(stage, group))
+    results = {p for p in written if p.startswith("metrics/") and p.endswith(".json")
+               and not is_timing_file(p)}
+    assert set(TOP_METRICS) == results, "every result JSON is a metric, and only those"
+    for path in TOP_METRICS:
+        assert written[path].get("cache") is False, f"{path} belongs in git (cache: false)"
+    timing = {p for p in written if is_timing_file(p)}
+    assert timing == ({f"metrics/energy/{n}.json" for n in DVC}
+                      | {"metrics/profile.json", "metrics/scale.json"})
 
 
 def _upstream(name: str) -> set[str]:

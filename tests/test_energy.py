@@ -30,3 +30,11 @@ def test_failed_body_writes_nothing(tmp_path) -> None:
         with track_energy("unit", out):
             raise RuntimeError("boom")
     assert not out.exists()
+
+
+def test_timings_the_body_adds_go_into_the_record(tmp_path) -> None:
+    out = tmp_path / "stage.json"
+    with track_energy("unit", out) as timings:
+        timings["run_seconds"] = {"a": 1.5}
+    record = json.loads(out.read_text())
+    assert record["timings"] == {"run_seconds": {"a": 1.5}} and record["duration_s"] >= 0

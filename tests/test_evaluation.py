@@ -11,7 +11,7 @@ import pytest
 
 from spectcontra.config import ConfigError, EvaluateConfig, load_config
 from spectcontra.evaluation import plots
-from spectcontra.evaluation.evaluate import evaluate_scores, split_scores
+from spectcontra.evaluation.evaluate import evaluate_scores, headline_first, split_scores
 from spectcontra.evaluation.metrics import MetricError, compute_eer
 from spectcontra.evaluation.paired import paired_differences
 from tests.conftest import ROOT
@@ -251,3 +251,15 @@ def test_plots_and_markdown_table(result, tmp_path):
         "|---|---|---|---|",
         "| base | -1.23 [-2.00, +0.50] | +0.250 | n/a |",
     ]
+
+
+def test_eval_json_leads_with_the_headline_metrics() -> None:
+    # `dvc exp show` lists eval.json's columns in key order: EER and its intervals first.
+    flat = {"accuracy_at_dev_thr": 0.6, "cllr": 1.1, "eer_attack_A1": 0.3, "eer_ci_low": 0.1,
+            "eer": 0.2, "eer_ci_high": 0.3, "eer_seed_mean": 0.25, "roc_auc": 0.8,
+            "dev_eer": 0.05, "min_dcf": 0.7, "bootstrap_unit": "speaker"}
+    ordered = headline_first(flat)
+    assert list(ordered) == ["eer", "eer_ci_high", "eer_ci_low", "eer_seed_mean", "min_dcf",
+                             "cllr", "roc_auc", "dev_eer", "accuracy_at_dev_thr",
+                             "bootstrap_unit", "eer_attack_A1"]
+    assert ordered == flat

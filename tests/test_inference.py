@@ -14,6 +14,7 @@ import torch
 from spectcontra.config import VIEWS, EncoderConfig
 from spectcontra.conventions import BONAFIDE, SPOOF
 from spectcontra.features.clips import WINDOW_BATCH, window_starts
+from spectcontra.features.store import FeatureStoreError
 from spectcontra.inference.torch_detector import CheckpointError, Detector
 from spectcontra.inference.whole_file import whole_file_logits
 from spectcontra.models.checkpoint import load_checkpoint, save_checkpoint
@@ -223,6 +224,6 @@ def test_dev_and_eval_are_scored_through_the_path_detect_ships(tmp_path):
 def test_whole_file_scoring_refuses_utterances_missing_from_the_protocol(tmp_path):
     model, extra = load_checkpoint(make_checkpoint(tmp_path / "d.pt"))
     protocol = pd.DataFrame({"utt_id": ["a"], "path": ["a.wav"]})
-    with pytest.raises(KeyError, match="'b'"):
+    with pytest.raises(FeatureStoreError, match="'b'"):
         whole_file_logits(model, extra["features"], {"dev": pd.DataFrame({"utt_id": ["b"]})},
                           protocol, tmp_path)

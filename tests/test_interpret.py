@@ -196,8 +196,9 @@ def test_explain_stage_writes_every_output(tmp_path, monkeypatch, params_raw, wr
     from stages import explain
 
     # CodeCarbon's tracker is the stage runner's business (tests/test_energy.py), not ours.
+    timings: dict = {}
     monkeypatch.setattr(spectcontra.stage, "track_energy",
-                        lambda stage, path: contextlib.nullcontext())
+                        lambda stage, path: contextlib.nullcontext(timings))
     det = Detector.load(make_checkpoint(tmp_path / "detector.pt"))
     raw, feats = tmp_path / "raw", tmp_path / "features"
     raw.mkdir()
@@ -229,6 +230,9 @@ def test_explain_stage_writes_every_output(tmp_path, monkeypatch, params_raw, wr
     assert code == 0
     examples = json.loads((out["detect"] / "examples.json").read_text())
     assert [e["label"] for e in examples] == [BONAFIDE, BONAFIDE, SPOOF, SPOOF]
+    # wall clock goes to the timing record, so examples.json reruns byte for byte
+    assert not any("latency" in key for e in examples for key in e)
+    assert set(timings["example_latency_ms"]) == {e["utt_id"] for e in examples}
     assert sorted(p.name for p in out["detect"].glob("*.png")) == sorted(
         f"{e['utt_id']}.png" for e in examples)
     # A clip within one crop is tiled alike in the store and in the file path: the scores

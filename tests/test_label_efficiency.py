@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from spectcontra.config import load_config
+from spectcontra.config import ConfigError, load_config
 from spectcontra.experiments.label_efficiency import (
     ARMS,
     StudyData,
+    check_study_seeds,
     cluster_bootstrap_eer,
     epochs_for_steps,
     nested_fractions,
@@ -21,6 +22,7 @@ from spectcontra.experiments.label_efficiency import (
 )
 from spectcontra.experiments.label_efficiency_report import markdown_table, plot_label_efficiency
 from spectcontra.features.store import Split
+from spectcontra.training.pretrain import pretrain
 from spectcontra.training.recipe import Features
 from tests.conftest import ROOT
 
@@ -108,7 +110,10 @@ def test_one_seed_runs_every_arm_at_every_fraction_and_summarises(tmp_path):
             + getattr(feats, s).targets[:, None] for s in ("train", "dev", "eval")}
     rows = []
     for seed in (1, 2):
-        rows += run_seed(StudyData(feats, lfcc), cfg, seed, (0.25, 1.0), steps=4)
+        pretrained, _ = pretrain(feats.train.views, feats.train_aug.views, feats.train.targets,
+                                 cfg.pretrain, seed, bin_std=feats.bin_std(("mel", "linear")))
+        rows += run_seed(StudyData(feats, lfcc), cfg, seed, (0.25, 1.0), steps=4,
+                         pretrained=pretrained)
     runs = pd.DataFrame(rows)
     assert len(runs) == 2 * 2 * len(ARMS)
     assert set(runs["arm"]) == set(ARMS)
@@ -124,3 +129,17 @@ def test_one_seed_runs_every_arm_at_every_fraction_and_summarises(tmp_path):
     assert table.count("\n") == 4 and "| 25% |" in table
     plot_label_efficiency(summary, tmp_path / "le.png")
     assert (tmp_path / "le.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_study_seeds_must_have_pretrained_encoders():
+    cfg = load_config(ROOT / "params.yaml")
+    cfg = dataclasses.replace(cfg, pretrain=dataclasses.replace(cfg.pretrain, seeds=(1, 2)),
+                              label_efficiency=dataclasses.replace(cfg.label_efficiency,
+                                                                   seeds=(1, 2, 3)))
+    with pytest.raises(ConfigError, match=r"label_efficiency.seeds \[3\]"):
+        check_study_seeds(cfg)
+    cfg = dataclasses.replace(
+        cfg, label_efficiency=dataclasses.replace(cfg.label_efficiency, seeds=(1, 2)),
+        pretrain=dataclasses.replace(cfg.pretrain, supervised_contrastive=True))
+    with pytest.raises(ConfigError, match="supervised_contrastive"):
+        check_study_seeds(cfg)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, is_timing_file
 
 BIN = Path(sys.executable).parent
 
@@ -25,7 +25,7 @@ def tiny_params(raw: dict) -> dict:
         train_speakers=3, dev_speakers=2, eval_speakers=2, train_utterances=40,
         dev_utterances=30, eval_utterances=40, min_seconds=0.8, max_seconds=1.4,
     )
-    raw["pretrain"].update(epochs=1, batch_size=16)
+    raw["pretrain"].update(seeds=[1, 2], epochs=1, batch_size=16)
     raw["finetune"].update(epochs=2, batch_size=16)
     raw["evaluate"].update(n_bootstrap=20)
     raw["ablate"].update(seeds=[1], small_train_utterances=30, small_epochs=1, variants={
@@ -33,6 +33,10 @@ def tiny_params(raw: dict) -> dict:
     raw["label_efficiency"].update(fractions=[0.5, 1.0], seeds=[1, 2], steps=2, n_bootstrap=20)
     raw["profile"].update(durations=[4.0], warmup=1, runs=3, batch_size=4, wav2vec2=False)
     raw["detect"].update(occlusion_utterances=20, examples_per_class=1)
+    raw["crosseval"].update(synthetic_speakers=2, synthetic_utterances=12)
+    raw["scale"].update(train_utterances=40, dev_utterances=30, eval_utterances=40,
+                        train_speakers=3, dev_speakers=2, eval_speakers=2, distinct_utterances=6,
+                        min_seconds=0.8, max_seconds=1.4)
     return raw
 
 
@@ -50,7 +54,8 @@ def _tiny_copy(dest: Path) -> Path:
         text=True, check=True,
     ).stdout.split()
     for rel in files:
-        if rel.startswith(("metrics/", "plots/")) or rel in ("dvc.lock", "MODEL_CARD.md"):
+        if rel.startswith(("metrics/", "plots/", "models/", "scores/")) or rel in (
+                "dvc.lock", "MODEL_CARD.md"):
             continue  # the run must produce these itself
         src = ROOT / rel
         if src.is_file():
@@ -71,10 +76,14 @@ def repo(tmp_path_factory) -> Path:
     return dest
 
 
-# Outputs that record wall-clock time (energy, durations, latencies) and so differ between runs.
-TIMED = ("metrics/energy/", "metrics/preprocess.json", "metrics/profile.json",
-         "metrics/ablation.json", "plots/ablation_runs.csv", "plots/detect",  # examples.json latencies
-         "MODEL_CARD.md")
+# The only outputs allowed to differ between two identical runs: the timing files (wall clock,
+# energy, latencies, peak RSS; tests/conftest.py), and the model card, which renders them in
+# its cost and energy tables. Every result file, plots and metrics alike, reruns byte for byte.
+RENDERS_TIMINGS = ("MODEL_CARD.md",)
+
+
+def _may_differ(rel: str) -> bool:
+    return is_timing_file(rel) or rel in RENDERS_TIMINGS
 
 
 def _output_hashes(repo: Path) -> dict[str, str]:
@@ -122,15 +131,23 @@ def test_a_param_change_reruns_only_the_stages_that_read_it(repo: Path) -> None:
 def test_a_second_run_in_another_process_reproduces_every_output(repo: Path, tmp_path: Path):
     """The whole tiny DAG again, from scratch in another copy and process: every output hash in
     dvc.lock (corpus, features, models, ONNX graph, scores, metrics) is the same, except the
-    files that record wall-clock time, and every JSON result outside those is identical."""
+    timing files (and the model card that renders them); every result file in metrics/ is
+    byte-identical, and the timing files are exactly the ones tests/conftest.py declares."""
     again = _tiny_copy(tmp_path / "again")
     _run([str(BIN / "dvc"), "repro"], again)
     first, second = _output_hashes(repo), _output_hashes(again)
     assert set(first) == set(second)
-    assert {"models/encoder.pt", "models/detector.pt", "models/detector.onnx"} <= set(first)
-    differ = sorted(p for p in first if first[p] != second[p] and not p.startswith(TIMED))
+    assert {"models/encoders", "models/seeds", "models/detector.pt",
+            "models/detector.onnx"} <= set(first)
+    differ = sorted(p for p in first if first[p] != second[p] and not _may_differ(p))
     assert not differ, f"outputs differ between two identical runs: {differ}"
-    for path in sorted((repo / "metrics").glob("*.json")):
-        rel = path.relative_to(repo).as_posix()
-        if not rel.startswith(TIMED):
-            assert path.read_bytes() == (again / rel).read_bytes(), rel
+    files = {p.relative_to(repo).as_posix() for p in (repo / "metrics").rglob("*") if p.is_file()}
+    assert files == {p.relative_to(again).as_posix() for p in (again / "metrics").rglob("*")
+                     if p.is_file()}
+    timing = {rel for rel in files if is_timing_file(rel)}
+    assert timing == ({f"metrics/energy/{s}.json" for s in _stages()}
+                      | {"metrics/profile.json", "metrics/scale.json"})
+    results = sorted(files - timing)
+    assert "metrics/eval.json" in results and "metrics/ablation.json" in results
+    for rel in results:
+        assert (repo / rel).read_bytes() == (again / rel).read_bytes(), rel

@@ -27,7 +27,7 @@ torch.set_num_threads(1)
 F_BINS, T_FRAMES = 16, 40
 TINY = EncoderConfig(channels=(4, 8), embed_dim=16, heads=2, dropout=0.1)
 AUG = AugmentConfig(time_mask=6, freq_mask=3, gain_db=3.0, noise_std=0.05, signal_effects=True)
-PRE = PretrainConfig(epochs=2, batch_size=16, lr=2e-3, weight_decay=1e-4, temperature=0.2,
+PRE = PretrainConfig(seeds=(0,), epochs=2, batch_size=16, lr=2e-3, weight_decay=1e-4, temperature=0.2,
                      contrastive_weight=1.0, supervised_contrastive=False, cross_attention=True,
                      alpha=0.5, views=("mel", "linear"), projection_dim=8, view_crop_fraction=0.75,
                      encoder=TINY, augment=AUG)

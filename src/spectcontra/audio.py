@@ -19,6 +19,7 @@ from spectcontra.conventions import (
     MIN_AUDIO_RATE,
     MIN_AUDIO_SECONDS,
 )
+from spectcontra.errors import InputError
 
 # "sinc": torchaudio's windowed-sinc resampler (scipy's polyphase one past MAX_SINC_KERNEL),
 # as training used. "polyphase": scipy's only, so a torch-free process stays torch-free.
@@ -36,7 +37,7 @@ TRIM_FRAME_SECONDS = 0.025
 TRIM_HOP_SECONDS = 0.010
 
 
-class AudioError(ValueError):
+class AudioError(InputError):
     """An audio file that cannot be used; the message names the file and the reason."""
 
     def __init__(self, path: str | Path, reason: str) -> None:

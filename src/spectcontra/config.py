@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 
 from spectcontra.conventions import MAX_AUDIO_RATE, PROFILE_REFERENCE_SECONDS
+from spectcontra.errors import InputError
 
 # Seeds reach random, NumPy, torch and scikit-learn; the last takes only [0, 2**32).
 MAX_SEED = 2**32 - 1
@@ -21,7 +22,7 @@ MAX_SEED = 2**32 - 1
 WAV2VEC2_BASE_LAYERS = 12
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A params file that is missing, malformed, or holds a missing/unknown/mistyped key."""
 
 
@@ -172,6 +173,9 @@ class PreprocessConfig:
     trim_db: float
     bad_audio: Literal["error", "skip"]
     signal_augment: bool
+    # Memory preprocess may use for data, beyond the process's fixed cost (interpreter, torch):
+    # it sets how many utterances are featurised before a chunk is written.
+    memory_budget_mb: int
 
     def __post_init__(self) -> None:
         _check(self.n_fft >= 2, "preprocess.n_fft", self.n_fft, ">= 2")
@@ -183,6 +187,8 @@ class PreprocessConfig:
             _check(0 < getattr(self, key) <= n_freqs, f"preprocess.{key}", getattr(self, key),
                    f"in [1, n_fft/2+1 = {n_freqs}]")
         _check(self.trim_db > 0, "preprocess.trim_db", self.trim_db, "> 0 dB")
+        _check(self.memory_budget_mb > 0, "preprocess.memory_budget_mb", self.memory_budget_mb,
+               "> 0 (MB)")
 
 
 @dataclass(frozen=True)
@@ -222,6 +228,9 @@ VIEWS = ("mel", "linear")
 
 @dataclass(frozen=True)
 class PretrainConfig:
+    # One encoder per seed; the finetune stage pairs each with a detector of the same seed and
+    # ships the one whose dev EER is the median.
+    seeds: tuple[int, ...]
     epochs: int
     batch_size: int
     lr: float
@@ -240,6 +249,10 @@ class PretrainConfig:
     augment: AugmentConfig
 
     def __post_init__(self) -> None:
+        _check(len(self.seeds) >= 1 and len(set(self.seeds)) == len(self.seeds),
+               "pretrain.seeds", self.seeds, ">= 1 distinct seeds")
+        for i, seed in enumerate(self.seeds):
+            _check_seed(seed, f"pretrain.seeds[{i}]")
         _check(self.epochs >= 0, "pretrain.epochs", self.epochs, ">= 0")
         _check(self.batch_size >= 2, "pretrain.batch_size", self.batch_size, ">= 2")
         _check(self.lr > 0, "pretrain.lr", self.lr, "> 0")
@@ -327,9 +340,25 @@ class GreenAiConfig:
 
 
 @dataclass(frozen=True)
+class PretrainedEmbeddingConfig:
+    enabled: bool
+    classifiers: tuple[Literal["logreg", "svm"], ...]  # chosen on dev, with C
+    c_grid: tuple[float, ...]  # inverse regularisation strengths tried for every classifier
+
+    def __post_init__(self) -> None:
+        _check(len(self.classifiers) >= 1 and len(set(self.classifiers)) == len(self.classifiers),
+               "baselines.pretrained_embedding.classifiers", self.classifiers,
+               "at least one, no repeats")
+        _check(len(self.c_grid) >= 1 and len(set(self.c_grid)) == len(self.c_grid)
+               and all(c > 0 for c in self.c_grid), "baselines.pretrained_embedding.c_grid",
+               self.c_grid, "at least one positive C, no repeats")
+
+
+@dataclass(frozen=True)
 class BaselinesConfig:
     classic: ClassicBaselineConfig
     green_ai: GreenAiConfig
+    pretrained_embedding: PretrainedEmbeddingConfig
 
 
 @dataclass(frozen=True)
@@ -408,6 +437,85 @@ class LabelEfficiencyConfig:
 
 
 @dataclass(frozen=True)
+class CrossevalFolderConfig:
+    csv: str  # data.folder's CSV layouts (In-the-Wild meta.csv too); every row is scored
+    root: str  # audio paths in the CSV are relative to this folder
+
+    def __post_init__(self) -> None:
+        _check(self.csv != "", "crosseval.folder.csv", self.csv, "a CSV path")
+        _check(self.root != "", "crosseval.folder.root", self.root,
+               "a folder ('.' for the project)")
+
+
+@dataclass(frozen=True)
+class CrossevalConfig:
+    source: Literal["synthetic", "folder"]
+    synthetic_speakers: int  # the synthetic generator's eval split, resized
+    synthetic_utterances: int
+    folder: CrossevalFolderConfig
+
+    def __post_init__(self) -> None:
+        # the speaker bootstrap needs >= 2 speakers with each class
+        _check(self.synthetic_speakers >= 2, "crosseval.synthetic_speakers",
+               self.synthetic_speakers, ">= 2")
+        _check(self.synthetic_utterances >= 2 * self.synthetic_speakers,
+               "crosseval.synthetic_utterances", self.synthetic_utterances,
+               f">= 2 x crosseval.synthetic_speakers = {2 * self.synthetic_speakers}")
+
+
+@dataclass(frozen=True)
+class ConditionsConfig:
+    names: tuple[Literal["mp3", "opus", "telephone", "noise"], ...]  # clean is always scored
+    utterances: int  # eval files put through every condition: 0 = all, else a stratified draw
+    mp3_kbps: int
+    opus_kbps: int
+    noise_snr_db: float
+
+    def __post_init__(self) -> None:
+        _check(len(self.names) >= 1 and len(set(self.names)) == len(self.names),
+               "conditions.names", self.names, "at least one condition, no repeats")
+        _check(self.utterances == 0 or self.utterances >= 20, "conditions.utterances",
+               self.utterances, "0 (every eval file) or >= 20")
+        _check(8 <= self.mp3_kbps <= 320, "conditions.mp3_kbps", self.mp3_kbps,
+               "in [8, 320] (LAME's bit rates)")
+        _check(6 <= self.opus_kbps <= 510, "conditions.opus_kbps", self.opus_kbps,
+               "in [6, 510] (libopus's bit rates)")
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    """The scale study: a generated corpus the size of ASVspoof 2019 LA, preprocessed and
+    fine-tuned on in child processes whose peak memory is measured."""
+
+    train_utterances: int  # ASVspoof 2019 LA: 25,380 / 24,844 / 71,237 utterances
+    dev_utterances: int
+    eval_utterances: int
+    train_speakers: int  # ... and 20 / 20 / 67 speakers
+    dev_speakers: int
+    eval_speakers: int
+    bonafide_fraction: float
+    min_seconds: float
+    max_seconds: float
+    # Utterances per split rendered by the synthetic generator (~35 ms each); every other
+    # utterance is a copy of one of them with its own gain, onset and noise floor.
+    distinct_utterances: int
+    finetune_epochs: int  # one fine-tuning run this long (with its dev checks), no early stop
+
+    def __post_init__(self) -> None:
+        for split in ("train", "dev", "eval"):
+            n, speakers = getattr(self, f"{split}_utterances"), getattr(self, f"{split}_speakers")
+            _check(n >= 2, f"scale.{split}_utterances", n, ">= 2 (one per class)")
+            _check(speakers >= 1, f"scale.{split}_speakers", speakers, ">= 1")
+        _check(0 < self.bonafide_fraction < 1, "scale.bonafide_fraction", self.bonafide_fraction,
+               "in (0, 1)")
+        _check(0.25 <= self.min_seconds <= self.max_seconds, "scale.min_seconds",
+               self.min_seconds, ">= 0.25 and <= scale.max_seconds")
+        _check(self.distinct_utterances >= 2, "scale.distinct_utterances",
+               self.distinct_utterances, ">= 2 (one per class)")
+        _check(self.finetune_epochs >= 1, "scale.finetune_epochs", self.finetune_epochs, ">= 1")
+
+
+@dataclass(frozen=True)
 class Config:
     common: CommonConfig
     data: DataConfig
@@ -420,6 +528,9 @@ class Config:
     label_efficiency: LabelEfficiencyConfig
     profile: ProfileConfig
     detect: DetectConfig
+    crosseval: CrossevalConfig
+    conditions: ConditionsConfig
+    scale: ScaleConfig
 
 
 # --------------------------------------------------------------------------- loading

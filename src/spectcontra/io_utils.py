@@ -56,9 +56,11 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(tmp)
 
 
-def write_json_atomic(path: str | Path, obj: Any) -> None:
+def write_json_atomic(path: str | Path, obj: Any, sort_keys: bool = True) -> None:
+    """``obj`` as indented JSON; keys sorted unless the caller's order is the point
+    (``dvc exp show`` lists a metrics file's columns in its key order)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=sort_keys) + "\n")
 
 
 def read_json(path: str | Path) -> Any:

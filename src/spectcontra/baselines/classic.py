@@ -19,6 +19,12 @@ from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from spectcontra.baselines.persist import (
+    gmm_arrays,
+    gmm_from_arrays,
+    linear_arrays,
+    linear_pipeline,
+)
 from spectcontra.config import ClassicBaselineConfig
 
 WIN_S, HOP_S = 0.020, 0.010
@@ -114,6 +120,26 @@ class ClassicBaseline:
         gmm = GaussianMixture(self.cfg.gmm_components, covariance_type="diag", reg_covar=1e-3,
                               max_iter=100, random_state=self.seed)
         return gmm.fit(frames)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The fitted classifier as plain arrays, to save without pickle (baselines.persist)."""
+        if self._logreg is not None:
+            return linear_arrays(self._logreg)
+        if self._gmms is not None:
+            bona, spoof = self._gmms
+            return {**gmm_arrays(bona, "bonafide_"), **gmm_arrays(spoof, "spoof_")}
+        raise RuntimeError("ClassicBaseline.arrays called before fit")
+
+    @classmethod
+    def from_arrays(cls, cfg: ClassicBaselineConfig, sample_rate: int, seed: int,
+                    arrays: dict[str, np.ndarray]) -> ClassicBaseline:
+        """The fitted baseline of :meth:`arrays`: it scores exactly as the one that was saved."""
+        baseline = cls(cfg, sample_rate, seed)
+        if cfg.classifier == "logreg":
+            baseline._logreg = linear_pipeline(arrays)
+        else:
+            baseline._gmms = (gmm_from_arrays(arrays, "bonafide_"), gmm_from_arrays(arrays, "spoof_"))
+        return baseline
 
     def score(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         """One score per wave, higher = more bona fide: logit or mean frame log-likelihood ratio."""

@@ -21,6 +21,7 @@ from spectcontra.conventions import BONAFIDE, LABELS, NO_ATTACK, SPLITS
 from spectcontra.data.fetch import copy_file, download
 from spectcontra.data.protocol import COLUMNS, ProtocolError, resolve_inside, validate
 from spectcontra.data.sampling import stratified_rows
+from spectcontra.errors import InputError, MissingInputError
 
 PROTOCOL_DIR = "LA/ASVspoof2019_LA_cm_protocols"
 PROTOCOL_FILES = {
@@ -104,7 +105,7 @@ def prepare_asvspoof2019(
         protocol = pd.concat(tables, ignore_index=True)
         missing = [p for p in protocol["path"] if not source.has(p)]
         if missing:
-            raise FileNotFoundError(
+            raise MissingInputError(
                 f"{len(missing)} audio file(s) listed in the LA protocols are not in "
                 f"{source.name}, e.g. {missing[0]}"
             )
@@ -141,7 +142,7 @@ class _FolderSource(_Source):
 
     def place(self, rel: str, dst: Path) -> None:
         if not self.has(rel):
-            raise FileNotFoundError(f"{self.root / rel} is missing from the extracted corpus")
+            raise MissingInputError(f"{self.root / rel} is missing from the extracted corpus")
         copy_file(resolve_inside(self.root, rel), dst)
 
 
@@ -151,7 +152,7 @@ class _ZipSource(_Source):
         try:
             self.zip = zipfile.ZipFile(path)
         except zipfile.BadZipFile as err:
-            raise ValueError(f"{path} is not a valid zip archive: {err}") from err
+            raise InputError(f"{path} is not a valid zip archive: {err}") from err
         self.members = {
             info.filename: info for info in self.zip.infolist() if not info.is_dir()
         }
@@ -165,9 +166,9 @@ class _ZipSource(_Source):
     def place(self, rel: str, dst: Path) -> None:
         # Paths come from the protocol; refuse any that would climb out of out_dir.
         if PurePosixPath(rel).is_absolute() or ".." in PurePosixPath(rel).parts:
-            raise ValueError(f"refusing unsafe archive path {rel!r} in {self.name}")
+            raise ProtocolError(f"refusing unsafe archive path {rel!r} in {self.name}")
         if rel not in self.members:
-            raise FileNotFoundError(f"{rel} is missing from {self.name}")
+            raise MissingInputError(f"{rel} is missing from {self.name}")
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.unlink(missing_ok=True)  # never write through a hard link left by an earlier run
         with self.zip.open(self.members[rel]) as src, dst.open("wb") as out:

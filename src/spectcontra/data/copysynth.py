@@ -25,7 +25,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from spectcontra.audio import resample
-from spectcontra.config import DebianSpeechConfig
+from spectcontra.config import ConfigError, DebianSpeechConfig
 from spectcontra.conventions import BONAFIDE, NO_ATTACK, SPLITS, SPOOF
 from spectcontra.data.codecs import Channel, decode_file, matching_level, through_channel
 from spectcontra.data.debian.catalogue import eligible, list_package
@@ -48,8 +48,8 @@ _PLAN_TAG, _RENDER_TAG = 1, 2
 def draw_utterances(pool: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     """A seeded draw of ``n`` recordings from the eligible ``pool``, in pool order."""
     if n > len(pool):
-        raise ValueError(f"data.debian_speech.bonafide_utterances = {n}, but only {len(pool)} "
-                         f"recordings are eligible (see skip, min_seconds, max_seconds)")
+        raise ConfigError(f"data.debian_speech.bonafide_utterances = {n}, but only {len(pool)} "
+                          f"recordings are eligible (see skip, min_seconds, max_seconds)")
     rng = np.random.default_rng([seed, _PLAN_TAG, 0])
     return pool.iloc[np.sort(rng.choice(len(pool), n, replace=False))].reset_index(drop=True)
 

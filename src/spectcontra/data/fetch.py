@@ -28,6 +28,7 @@ from typing import IO
 
 from tqdm import tqdm
 
+from spectcontra.errors import InputError
 from spectcontra.io_utils import atomic_path
 
 USER_AGENT = "spectcontra-fetch/0.1"
@@ -35,7 +36,7 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)")
 
 
-class DownloadError(RuntimeError):
+class DownloadError(InputError, RuntimeError):
     """A download that failed or could not be verified; the message names the URL and file."""
 
 

@@ -25,6 +25,7 @@ from spectcontra.config import FolderConfig
 from spectcontra.conventions import BONAFIDE, NO_ATTACK, SPLITS, SPOOF
 from spectcontra.data.fetch import copy_file
 from spectcontra.data.protocol import COLUMNS, ProtocolError, resolve_inside, unsafe_path, validate
+from spectcontra.errors import MissingInputError
 
 LABEL_ALIASES = {"bonafide": BONAFIDE, "bona-fide": BONAFIDE, "spoof": SPOOF}
 UNKNOWN_ATTACK = "unknown"
@@ -52,7 +53,7 @@ def prepare_folder(
                if not sources[rel].is_file()]
     if missing:
         line, rel = missing[0]
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"{len(missing)} audio file(s) listed in {csv_path} are missing, first "
             f"{root / rel} (line {line})"
         )
@@ -77,7 +78,7 @@ def read_corpus_csv(path: Path) -> pd.DataFrame:
         raise ProtocolError(f"corpus CSV {path} is not UTF-8 text ({err.reason} at byte "
                             f"{err.start}); save it as UTF-8") from err
     except FileNotFoundError as err:
-        raise FileNotFoundError(f"corpus CSV {path} not found (params data.folder.csv)") from err
+        raise MissingInputError(f"corpus CSV {path} not found (params data.folder.csv)") from err
     except pd.errors.EmptyDataError as err:
         raise ProtocolError(f"corpus CSV {path} is empty") from err
     except pd.errors.ParserError as err:

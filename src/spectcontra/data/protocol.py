@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from spectcontra.conventions import BONAFIDE, LABELS, NO_ATTACK, SPLITS
+from spectcontra.errors import InputError
 from spectcontra.io_utils import atomic_path
 
 COLUMNS = ("utt_id", "path", "label", "split", "attack", "speaker")
@@ -15,7 +16,7 @@ COLUMNS = ("utt_id", "path", "label", "split", "attack", "speaker")
 OPTIONAL_COLUMNS = ("language", "source_package", "source_file")
 
 
-class ProtocolError(ValueError):
+class ProtocolError(InputError):
     """A protocol table that breaks the schema."""
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import soundfile as sf
 from threadpoolctl import threadpool_limits
 
-from spectcontra.config import SyntheticConfig
+from spectcontra.config import ConfigError, SyntheticConfig
 from spectcontra.conventions import BONAFIDE, NO_ATTACK, SPLITS, SPOOF
 from spectcontra.data.attacks import KNOWN_ATTACKS, UNSEEN_ATTACKS, apply_attack
 from spectcontra.data.channel import apply_channel, draw_timing, finish
@@ -31,8 +31,8 @@ def _split_sizes(cfg: SyntheticConfig) -> dict[str, tuple[int, int]]:
         "eval": (cfg.eval_speakers, cfg.eval_utterances),
     }
     if cfg.min_seconds < MIN_SECONDS:
-        raise ValueError(f"data.synthetic.min_seconds must be >= {MIN_SECONDS}, "
-                         f"got {cfg.min_seconds}")
+        raise ConfigError(f"data.synthetic.min_seconds must be >= {MIN_SECONDS}, "
+                          f"got {cfg.min_seconds}")
     return sizes
 
 

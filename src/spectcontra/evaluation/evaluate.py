@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import partial
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from spectcontra.config import EvaluateConfig
 from spectcontra.conventions import BONAFIDE, LABELS, SPOOF
+from spectcontra.errors import InputError
 from spectcontra.evaluation.bootstrap import MetricFn, Resampler, Statistic, bootstrap_intervals
 from spectcontra.evaluation.metrics import (
     MetricError,
@@ -33,6 +35,11 @@ from spectcontra.evaluation.metrics import (
 from spectcontra.evaluation.scores import SCORE_COLUMNS
 
 HIST_BINS = 50
+
+
+class BootstrapUnitError(MetricError, InputError):
+    """Scores whose speakers cannot carry ``evaluate.bootstrap_unit: speaker``: the corpus or
+    the params must change, so it is the user's input, not a fault in the metric code."""
 
 
 class ScoreSet(NamedTuple):
@@ -94,7 +101,7 @@ def resampler(scores: ScoreSet, unit: str, name: str) -> Resampler:
         raise ValueError(f"unknown bootstrap unit {unit!r}")
     speakers = np.r_[scores.bonafide_speakers, scores.spoof_speakers]
     if (speakers == "").any():
-        raise MetricError(
+        raise BootstrapUnitError(
             f"{name} scores: {int((speakers == '').sum())} utterance(s) have no speaker; the "
             "speaker bootstrap needs one for each (or set evaluate.bootstrap_unit: utterance)"
         )
@@ -102,7 +109,7 @@ def resampler(scores: ScoreSet, unit: str, name: str) -> Resampler:
         return Resampler.build(scores.bonafide.size, scores.spoof.size,
                                scores.bonafide_speakers, scores.spoof_speakers)
     except MetricError as err:
-        raise MetricError(
+        raise BootstrapUnitError(
             f"{name} scores: too few speakers for the speaker bootstrap ({err}); add speakers, "
             "or set evaluate.bootstrap_unit: utterance (intervals then ignore speaker effects)"
         ) from err
@@ -135,6 +142,21 @@ def metric_functions(dev_threshold: float, ece_bins: int) -> dict[str, MetricFn]
         "far_at_dev_thr": lambda b, s: far_frr_at_threshold(b, s, dev_threshold)[0],
         "frr_at_dev_thr": lambda b, s: far_frr_at_threshold(b, s, dev_threshold)[1],
     }
+
+
+# The figures a reader looks for first, in this order. `dvc exp show` lists a metrics file's
+# columns in its key order, so eval.json is written with these (each with its intervals and
+# seed statistics) ahead of the rest.
+HEADLINE = ("eer", "min_dcf", "cllr", "roc_auc", "dev_eer")
+_FAMILY = re.compile(r"_(ci_low|ci_high|seed_\w+)")
+
+
+def headline_first(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``flat`` with the :data:`HEADLINE` metrics first (each followed by its ``_ci_*`` and
+    ``_seed_*`` keys, sorted), then every other key in sorted order."""
+    lead = [key for name in HEADLINE for key in sorted(flat)
+            if key == name or (key.startswith(name) and _FAMILY.fullmatch(key[len(name):]))]
+    return {**{k: flat[k] for k in lead}, **{k: flat[k] for k in sorted(flat) if k not in lead}}
 
 
 def evaluate_scores(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import pandas as pd
 
 from spectcontra.config import EvaluateConfig
@@ -14,10 +17,13 @@ MATCHED_COLUMNS = ("label", "attack", "speaker")  # what both files must say of 
 
 
 def paired_differences(
-    ours: pd.DataFrame, other: pd.DataFrame, cfg: EvaluateConfig, seed: int,
-    names: tuple[str, str] = ("ours", "other"),
+    ours: pd.DataFrame | Sequence[pd.DataFrame], other: pd.DataFrame, cfg: EvaluateConfig,
+    seed: int, names: tuple[str, str] = ("ours", "other"),
 ) -> dict[str, float]:
     """``<metric>_diff`` = metric(ours) - metric(other) on eval, with ``_ci_low``/``_ci_high``.
+
+    ``ours`` may be several score tables (one per training seed): metric(ours) is then the
+    mean over them on each resample, so the interval is that of the seed-mean difference.
 
     Both score tables must hold the same utterances (joined on utt_id) with the same label,
     attack and speaker. Each resample draws one set of utterances (by ``cfg.bootstrap_unit``)
@@ -25,16 +31,21 @@ def paired_differences(
     ``evaluate_scores`` used for each system's own intervals. Below zero, ours has the lower
     (better) EER, minDCF or Cllr; identical systems give exactly 0 [0, 0].
     """
-    mine, theirs = split_scores(ours, f"{names[0]} eval"), split_scores(other, f"{names[1]} eval")
-    check_same_utterances(ours, other, names)
+    tables = [ours] if isinstance(ours, pd.DataFrame) else list(ours)
+    if not tables:
+        raise MetricError(f"no {names[0]} score tables to compare")
+    for table in tables:
+        check_same_utterances(table, other, names)
+    mine = [split_scores(t, f"{names[0]} eval") for t in tables]
+    theirs = split_scores(other, f"{names[1]} eval")
     fns = list(PAIRED_METRICS.values())
 
     def differences(bona_idx, spoof_idx):
-        return [fn(mine.bonafide[bona_idx], mine.spoof[spoof_idx])
+        return [np.mean([fn(m.bonafide[bona_idx], m.spoof[spoof_idx]) for m in mine])
                 - fn(theirs.bonafide[bona_idx], theirs.spoof[spoof_idx]) for fn in fns]
 
     point, low, high = bootstrap_intervals(
-        differences, resampler(mine, cfg.bootstrap_unit, f"{names[0]} eval"),
+        differences, resampler(mine[0], cfg.bootstrap_unit, f"{names[0]} eval"),
         cfg.n_bootstrap, cfg.ci_level, seed,
     )
     out: dict[str, float] = {}

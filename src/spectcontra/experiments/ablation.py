@@ -18,7 +18,10 @@ from tqdm import tqdm
 from spectcontra.config import Config, PretrainConfig, with_overrides
 from spectcontra.conventions import BONAFIDE
 from spectcontra.evaluation.metrics import cllr, compute_eer, min_dcf, roc_auc
+from spectcontra.experiments.seeds import seed_dir
 from spectcontra.experiments.stats import summarise
+from spectcontra.features.store import FeatureStoreError
+from spectcontra.models.checkpoint import load_encoder
 from spectcontra.models.detector import SpoofDetector
 from spectcontra.models.encoder import SpectralEncoder
 from spectcontra.models.pretrainer import ContrastivePretrainer
@@ -108,7 +111,8 @@ def _subsets(feats: Features, sizes: dict[str, int], seed: int) -> Features:
     aug = None if feats.train_aug is None else feats.train_aug.stratified(sizes["train"], seed)
     # stratified() picks rows from the index alone, so the augmented copy keeps its pairing
     if aug is not None and not aug.index["utt_id"].equals(train.index["utt_id"]):
-        raise ValueError("train and train_aug subsets differ: the feature store is inconsistent")
+        raise FeatureStoreError("train and train_aug subsets differ: the feature store is "
+                                "inconsistent")
     return dataclasses.replace(feats, train=train, train_aug=aug,
                                dev=feats.dev.stratified(sizes["dev"], seed),
                                eval=feats.eval.stratified(sizes["eval"], seed))
@@ -127,12 +131,28 @@ def tasks(configs: dict[str, Config], seeds: Sequence[int]) -> list[tuple[int, t
     return sorted(units, key=lambda u: -len(u[1]))  # big units first balance the workers
 
 
-def run_group(cfg: Config, features_dir: Path, seed: int,
-              names: tuple[str, ...]) -> list[dict[str, Any]]:
-    """One row per variant in ``names``: pretrain once, then fine-tune, calibrate and score each.
+def reusable_encoder(cfg: Config, pretrain_cfg: PretrainConfig, seed: int,
+                     encoders: Path | None) -> Path | None:
+    """The pretrain stage's encoder for this run, if it is the one the run would train.
+
+    At scale "full", a variant group with the headline's pretrain config and a seed of
+    ``pretrain.seeds`` would repeat that stage's run exactly (same code, data, config and
+    seed, single-threaded in both), so its encoder is read instead of retrained.
+    """
+    if encoders is None or cfg.ablate.scale != "full" or pretrain_cfg != cfg.pretrain:
+        return None
+    path = seed_dir(encoders, seed) / "encoder.pt"
+    return path if seed in cfg.pretrain.seeds and path.exists() else None
+
+
+def run_group(cfg: Config, features_dir: Path, seed: int, names: tuple[str, ...],
+              encoders: Path | None = None) -> list[dict[str, Any]]:
+    """One row per variant in ``names``: pretrain once (or reuse the pretrain stage's encoder,
+    see :func:`reusable_encoder`), then fine-tune, calibrate and score each.
 
     Every run is seeded from ``seed`` alone, so its result does not depend on what ran before
-    it or in which process. ``seconds`` of the first row includes the pretraining.
+    it or in which process. ``seconds`` (wall clock, which :func:`run_ablation` moves to its
+    timings) of the first row includes the pretraining.
     """
     configs = variant_configs(cfg)
     pretrain_cfg = configs[names[0]].pretrain
@@ -145,7 +165,8 @@ def run_group(cfg: Config, features_dir: Path, seed: int,
     n_bins = feats.train.views[pretrain_cfg.views[0]].shape[1]
     counts = {f"n_{s}": len(getattr(feats, s).index) for s in ("train", "dev", "eval")}
     start = time.perf_counter()
-    encoder, _ = run_pretrain(feats, pretrain_cfg, seed)
+    cached = reusable_encoder(cfg, pretrain_cfg, seed, encoders)
+    encoder = load_encoder(cached) if cached else run_pretrain(feats, pretrain_cfg, seed)[0]
     rows = []
     for i, name in enumerate(names):
         detector, _ = run_finetune(encoder, feats, configs[name].finetune, seed)
@@ -159,9 +180,14 @@ def run_group(cfg: Config, features_dir: Path, seed: int,
     return rows
 
 
-def run_ablation(cfg: Config, features_dir: Path,
-                 progress: bool = False) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
-    """Train, calibrate and score every (variant, seed); return the runs table and its summary.
+def run_ablation(cfg: Config, features_dir: Path, progress: bool = False,
+                 encoders: Path | None = None,
+                 ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]], dict[str, Any]]:
+    """Train, calibrate and score every (variant, seed); return the runs table, its summary
+    and the runs' wall-clock seconds (:func:`run_seconds`).
+
+    The runs table and the summary hold only what a rerun reproduces exactly; the seconds
+    are for the stage's timing record.
 
     At scale "small" each seed draws class-stratified subsets of train, dev and eval
     (``ablate.small_*_utterances``) that every variant shares, so variants are paired and
@@ -177,12 +203,12 @@ def run_ablation(cfg: Config, features_dir: Path,
     bar = tqdm(total=len(configs) * len(cfg.ablate.seeds), desc="ablate", disable=not progress)
     if workers == 1:
         for seed, names in units:
-            rows += run_group(cfg, features_dir, seed, names)
+            rows += run_group(cfg, features_dir, seed, names, encoders)
             bar.update(len(names))
     else:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            futures = [pool.submit(run_group, cfg, features_dir, seed, names)
+            futures = [pool.submit(run_group, cfg, features_dir, seed, names, encoders)
                        for seed, names in units]
             for future in as_completed(futures):
                 rows += future.result()
@@ -191,4 +217,18 @@ def run_ablation(cfg: Config, features_dir: Path,
     order = {name: i for i, name in enumerate(configs)}  # params.yaml order, then seed order
     rows.sort(key=lambda r: (order[r["variant"]], cfg.ablate.seeds.index(r["seed"])))
     runs = pd.DataFrame(rows)
-    return runs, summarise(runs)
+    seconds = run_seconds(runs.pop("seconds"), runs)
+    return runs, summarise(runs), seconds
+
+
+def run_seconds(seconds: pd.Series, runs: pd.DataFrame) -> dict[str, Any]:
+    """``{"run_seconds": {variant: {seed: s}}, "seconds_mean": {variant: s}}``, wall clock.
+
+    A unit's first variant carries its pretraining (see :func:`run_group`).
+    """
+    table = runs[["variant", "seed"]].assign(seconds=seconds.to_numpy())
+    per_run: dict[str, dict[str, float]] = {}
+    for row in table.itertuples(index=False):
+        per_run.setdefault(str(row.variant), {})[str(row.seed)] = float(row.seconds)
+    means = {name: round(sum(s.values()) / len(s), 2) for name, s in per_run.items()}
+    return {"run_seconds": per_run, "seconds_mean": means}

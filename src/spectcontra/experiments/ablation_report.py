@@ -68,13 +68,14 @@ def plot_ablation(runs: pd.DataFrame, summary: Summary, path: str | Path) -> Non
 
 def markdown_table(summary: Summary) -> str:
     """Variants ranked by mean dev EER (the only ranking a choice may use), eval beside it:
-    variant | dev EER | eval EER [CI] | paired eval EER difference to reference | AUC | minDCF
-    | params."""
+    variant | dev EER | eval EER [CI] | paired eval EER difference to reference | its paired
+    t-test p-value, Holm-adjusted over every variant (bold below 0.05) | AUC | minDCF | params."""
     level = f"{CI_LEVEL:.0%}"
     lines = [
         f"| Variant (ranked by dev) | Dev EER % mean | Eval EER % mean [{level} t-CI] "
-        f"| EER - {REFERENCE} (pp) [{level} t-CI] | ROC-AUC | minDCF | Params: pretrain / fine-tuned |",
-        "|---|---|---|---|---|---|---|",
+        f"| EER - {REFERENCE} (pp) [{level} t-CI] | Holm p | ROC-AUC | minDCF "
+        "| Params: pretrain / fine-tuned |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     order = in_order(summary)  # params.yaml order breaks dev ties
     for name in sorted(order, key=lambda n: (summary[n]["dev_eer_mean"], order.index(n))):
@@ -83,8 +84,12 @@ def markdown_table(summary: Summary) -> str:
         diff = (_interval(s, "eer_diff", 100, 2) if name != REFERENCE and "eer_diff_mean" in s
                 else "-")
         params = f"{_k(s['params_pretrain'])} / {_k(s['params_trainable'])}"
+        holm = "-" if "eer_diff_p_holm" not in s else (
+            f"**{s['eer_diff_p_holm']:.3f}**" if s["eer_diff_p_holm"] < 1 - CI_LEVEL
+            else f"{s['eer_diff_p_holm']:.3f}")
         lines.append(f"| {label} | {s['dev_eer_mean'] * 100:.2f} | {_interval(s, 'eer', 100, 2)} "
-                     f"| {diff} | {s['roc_auc_mean']:.3f} | {s['min_dcf_mean']:.3f} | {params} |")
+                     f"| {diff} | {holm} | {s['roc_auc_mean']:.3f} | {s['min_dcf_mean']:.3f} "
+                     f"| {params} |")
     return "\n".join(lines) + "\n"
 
 

@@ -29,10 +29,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from spectcontra.config import Config, FinetuneConfig
+from spectcontra.config import Config, ConfigError, FinetuneConfig
 from spectcontra.evaluation.metrics import compute_eer
 from spectcontra.features.store import Split
+from spectcontra.models.checkpoint import load_encoder
 from spectcontra.models.detector import score
+from spectcontra.models.encoder import SpectralEncoder
 from spectcontra.training.finetune import finetune
 from spectcontra.training.pretrain import pretrain
 from spectcontra.training.recipe import Features, load_features
@@ -98,19 +100,21 @@ def _lfcc_scores(lfcc: dict[str, np.ndarray], rows: np.ndarray, y: np.ndarray,
 
 
 def run_seed(data: StudyData, cfg: Config, seed: int, fractions: Sequence[float], steps: int,
+             pretrained: SpectralEncoder,
              log: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
     """Every arm at every fraction for one seed: rows of (seed, fraction, arm, n_labelled,
-    dev_eer, eer, scores), ``scores`` the eval scores aligned with ``data.feats.eval``."""
+    dev_eer, eer, scores), ``scores`` the eval scores aligned with ``data.feats.eval``.
+
+    ``pretrained`` is this seed's encoder from the pretrain stage, pretrained contrastively on
+    all train audio without labels (the caller checks ``supervised_contrastive`` is off).
+    """
     feats = data.feats
     train, dev = feats.train, feats.dev
     y_train = train.targets
     aug = feats.train_aug.views if feats.train_aug is not None else None
     bin_std = feats.bin_std(tuple(train.views))
-    unlabelled = dataclasses.replace(cfg.pretrain, supervised_contrastive=False)
-    pretrained, _ = pretrain(train.views, aug, y_train, unlabelled, seed, bin_std=bin_std)
     random_init, _ = pretrain(train.views, None, y_train,
-                              dataclasses.replace(unlabelled, contrastive_weight=0.0), seed)
-    log(f"seed {seed}: pretrained")
+                              dataclasses.replace(cfg.pretrain, contrastive_weight=0.0), seed)
     subsets = nested_fractions(train.index, fractions, seed)
     rows: list[dict[str, Any]] = []
     for fraction, picked in subsets.items():
@@ -141,15 +145,30 @@ def run_seed(data: StudyData, cfg: Config, seed: int, fractions: Sequence[float]
     return rows
 
 
-def _run_seed_job(cfg: Config, features_dir: Path, lfcc: dict[str, np.ndarray],
+def _run_seed_job(cfg: Config, features_dir: Path, encoders: Path, lfcc: dict[str, np.ndarray],
                   seed: int) -> list[dict[str, Any]]:
-    """One seed in a worker process: load the features, run every fraction and arm."""
+    """One seed in a worker process: load the features and the seed's pretrained encoder, run
+    every fraction and arm."""
     feats = load_features(features_dir, cfg.pretrain.views, with_aug=True)
     study = cfg.label_efficiency
-    return run_seed(StudyData(feats, lfcc), cfg, seed, study.fractions, study.steps)
+    encoder = load_encoder(Path(encoders) / f"seed_{seed}" / "encoder.pt")
+    return run_seed(StudyData(feats, lfcc), cfg, seed, study.fractions, study.steps, encoder)
 
 
-def run_study(cfg: Config, features_dir: Path, lfcc: dict[str, np.ndarray],
+def check_study_seeds(cfg: Config) -> None:
+    """The study reuses the pretrain stage's encoders: its seeds must be among those, and they
+    must have been pretrained without labels."""
+    missing = sorted(set(cfg.label_efficiency.seeds) - set(cfg.pretrain.seeds))
+    if missing:
+        raise ConfigError(f"label_efficiency.seeds {missing} are not in pretrain.seeds "
+                         f"{list(cfg.pretrain.seeds)}: the study fine-tunes the pretrain stage's "
+                         "encoders, so every study seed needs one")
+    if cfg.pretrain.supervised_contrastive:
+        raise ConfigError("label_efficiency needs encoders pretrained without labels: set "
+                         "pretrain.supervised_contrastive: false")
+
+
+def run_study(cfg: Config, features_dir: Path, encoders: Path, lfcc: dict[str, np.ndarray],
               progress: bool = False) -> pd.DataFrame:
     """Every seed of ``label_efficiency.seeds``, in ``common.threads`` single-threaded worker
     processes (independent runs use the cores better than intra-op threads); one row per
@@ -160,7 +179,8 @@ def run_study(cfg: Config, features_dir: Path, lfcc: dict[str, np.ndarray],
     bar = tqdm(total=len(seeds), desc="label efficiency", disable=not progress)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=torch.set_num_threads, initargs=(1,)) as pool:
-        futures = [pool.submit(_run_seed_job, cfg, features_dir, lfcc, s) for s in seeds]
+        futures = [pool.submit(_run_seed_job, cfg, features_dir, encoders, lfcc, s)
+                   for s in seeds]
         for future in as_completed(futures):
             rows += future.result()
             bar.update(1)

@@ -1,6 +1,7 @@
 """Statistics across seeds, shared by the studies and their reports: t-intervals and summaries.
 
-Pure NumPy/SciPy/pandas, so a report can read a study's results without its training code.
+Pure NumPy/SciPy/pandas (the t-interval lives with the evaluation code), so a report can read
+a study's results without its training code.
 """
 
 from __future__ import annotations
@@ -13,26 +14,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from spectcontra.evaluation.seeds import t_interval
+
 REFERENCE = "full_method"  # the ablation variant the others are compared with
 CI_LEVEL = 0.95
 METRICS = ("eer", "roc_auc", "min_dcf", "cllr", "dev_eer")  # eval metrics, then dev EER
 PARAM_COLUMNS = ("params_pretrain", "params_trainable", "params_total")
-
-
-def t_interval(values: Sequence[float], level: float = CI_LEVEL) -> tuple[float, float, float]:
-    """(mean, low, high): Student-t interval mean +- t_{(1+level)/2, n-1} * s / sqrt(n).
-
-    s is the sample standard deviation (ddof 1). With one value the interval is undefined
-    and low and high are NaN.
-    """
-    x = np.asarray(values, dtype=np.float64)
-    if x.size == 0:
-        raise ValueError("need at least one value for an interval")
-    mean = float(x.mean())
-    if x.size < 2:
-        return mean, math.nan, math.nan
-    half = float(stats.t.ppf((1.0 + level) / 2.0, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return mean, mean - half, mean + half
 
 
 def summarise(runs: pd.DataFrame, level: float = CI_LEVEL) -> dict[str, dict[str, Any]]:
@@ -56,9 +43,48 @@ def summarise(runs: pd.DataFrame, level: float = CI_LEVEL) -> dict[str, dict[str
             row.update(_interval_fields("eer_diff", diff, level))
         for column in PARAM_COLUMNS:
             row[column] = int(group[column].iloc[0])
-        row["seconds_mean"] = round(float(group["seconds"].mean()), 2)
         out[str(name)] = row
+    _holm_fields(out, runs, reference, level)
     return out
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (Holm 1979), in the input order.
+
+    Sorted ascending, the i-th (0-based) of m p-values becomes max over j <= i of
+    min(1, (m - j) p_(j)); rejecting where the adjusted value is below alpha controls the
+    family-wise error rate at alpha for any dependence between the tests.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    m = p.size
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adjusted
+    return out.tolist()
+
+
+def _holm_fields(out: dict[str, dict[str, Any]], runs: pd.DataFrame,
+                 reference: pd.Series | None, level: float) -> None:
+    """Per variant against the reference: the paired t-test p-value of the EER difference
+    across seeds (``eer_diff_p``), its Holm adjustment over every compared variant
+    (``eer_diff_p_holm``) and the Bonferroni-level interval (``eer_diff_simultaneous_ci_*``,
+    level 1 - (1 - level) / m), which holds for all m comparisons at once."""
+    if reference is None:
+        return
+    diffs = {}
+    for name, group in runs.groupby("variant", sort=False):
+        if name != REFERENCE and len(group) >= 2 and set(group["seed"]) == set(reference.index):
+            diffs[str(name)] = (group.set_index("seed")["eer"] - reference).to_numpy()
+    if not diffs:
+        return
+    p_values = [float(stats.ttest_1samp(d, 0.0).pvalue) if np.ptp(d) > 0 else
+                (1.0 if d[0] == 0 else 0.0) for d in diffs.values()]
+    wide = 1.0 - (1.0 - level) / len(diffs)
+    for (name, d), p, p_holm in zip(diffs.items(), p_values, holm(p_values), strict=True):
+        _, low, high = t_interval(d, wide)
+        out[name].update(eer_diff_p=p, eer_diff_p_holm=p_holm, eer_diff_simultaneous_ci_low=low,
+                         eer_diff_simultaneous_ci_high=high, n_comparisons=len(diffs))
 
 
 def _interval_fields(name: str, values: pd.Series, level: float) -> dict[str, float | None]:

@@ -55,12 +55,58 @@ class FeatureExtractor(nn.Module):
         return out
 
 
+STD_FLOOR = 1e-5  # a constant bin (digital silence) is left unscaled rather than divided by 0
+
+
 def compute_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-bin mean and std over (utterances, frames) of a (N, bins, frames) array."""
     feats = np.asarray(features, dtype=np.float64)
     mean = feats.mean(axis=(0, 2))
     std = feats.std(axis=(0, 2))
-    return mean.astype(np.float32), np.maximum(std, 1e-5).astype(np.float32)
+    return mean.astype(np.float32), np.maximum(std, STD_FLOOR).astype(np.float32)
+
+
+class RunningStats:
+    """:func:`compute_stats` over batches that never need to be in memory together.
+
+    Each (B, bins, frames) batch contributes its own float64 per-bin mean and sum of squared
+    deviations, merged with the pairwise update of Chan, Golub and LeVeque (1979), which
+    stays accurate where a running sum of squares would cancel. ``result()`` matches
+    ``compute_stats`` of the concatenated batches to float64 rounding, far below the float32
+    it returns.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0  # values per bin: utterances x frames
+        self.mean: np.ndarray | None = None  # (bins,) float64
+        self.m2: np.ndarray | None = None  # (bins,) float64, sum of squared deviations
+
+    def update(self, batch: np.ndarray) -> None:
+        x = np.asarray(batch, dtype=np.float64)  # (B, bins, frames)
+        if x.ndim != 3:
+            raise ValueError(f"expected a (batch, bins, frames) array, got shape {x.shape}")
+        n = x.shape[0] * x.shape[2]
+        if n == 0:
+            return
+        mean = x.mean(axis=(0, 2))
+        m2 = ((x - mean[None, :, None]) ** 2).sum(axis=(0, 2))
+        if self.mean is None:
+            self.count, self.mean, self.m2 = n, mean, m2
+            return
+        if mean.shape != self.mean.shape:
+            raise ValueError(f"batch has {mean.size} bins, earlier batches {self.mean.size}")
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean = self.mean + delta * (n / total)
+        self.m2 = self.m2 + m2 + delta**2 * (self.count * n / total)
+        self.count = total
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) per bin as float32, std floored as in :func:`compute_stats`."""
+        if self.mean is None:
+            raise ValueError("no features were added")
+        std = np.sqrt(self.m2 / self.count)
+        return self.mean.astype(np.float32), np.maximum(std, STD_FLOOR).astype(np.float32)
 
 
 def normalize(features: Tensor | np.ndarray, mean: np.ndarray, std: np.ndarray):

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from spectcontra.conventions import BONAFIDE, SPOOF
+from spectcontra.errors import InputError
 
 
-class ModelFileError(ValueError):
+class ModelFileError(InputError):
     """A model file that exists but is not a usable detector (torch checkpoint or ONNX)."""
 
 

@@ -12,6 +12,7 @@ import onnxruntime as ort
 
 from spectcontra.audio import Audio, read_audio, trim_silence
 from spectcontra.conventions import MAX_AUDIO_SECONDS
+from spectcontra.errors import MissingInputError
 from spectcontra.features.clips import check_wave, window_crops, window_starts
 from spectcontra.inference.decisions import Decisions, ModelFileError
 
@@ -50,7 +51,7 @@ class OnnxDetector(Decisions):
         """Open an ``export_onnx`` file on the CPU with ``threads`` intra-op threads."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"model file {path} not found")
+            raise MissingInputError(f"model file {path} not found")
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         options = ort.SessionOptions()

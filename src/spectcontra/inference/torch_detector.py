@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from spectcontra.audio import Audio, read_audio, trim_silence
 from spectcontra.config import VIEWS, PreprocessConfig
 from spectcontra.conventions import MAX_AUDIO_SECONDS
+from spectcontra.errors import MissingInputError
 from spectcontra.evaluation.calibration import Calibration, CalibrationError
 from spectcontra.features.clips import check_wave, window_crops, window_starts
 from spectcontra.features.spectral import FeatureExtractor, normalize
@@ -32,7 +33,7 @@ def feature_config(settings: dict[str, Any]) -> PreprocessConfig:
         n_mels=int(settings["n_mels"]), n_linear=int(settings["n_linear"]),
         trim_silence=bool(settings["trim_silence"]), trim_db=float(settings["trim_db"]),
         # Policies of the preprocess stage itself; FeatureExtractor never reads them.
-        bad_audio="error", signal_augment=False,
+        bad_audio="error", signal_augment=False, memory_budget_mb=1,
     )
 
 
@@ -71,7 +72,7 @@ class Detector(Decisions):
         """Load a checkpoint written by the finetune stage (``save_checkpoint``)."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"model file {path} not found")
+            raise MissingInputError(f"model file {path} not found")
         try:
             model, extra = load_checkpoint(path)
             return cls(model, extra["features"], Calibration(**extra["calibration"]),

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from spectcontra.features.store import FeatureStoreError
 from spectcontra.inference.torch_detector import Detector
 
 
@@ -25,7 +26,7 @@ def whole_file_logits(model: nn.Module, settings: dict[str, Any],
     paths = dict(zip(protocol["utt_id"], protocol["path"], strict=True))
     missing = [u for idx in indexes.values() for u in idx["utt_id"] if u not in paths]
     if missing:
-        raise KeyError(f"{len(missing)} utterance(s) of the feature store are not in the "
-                       f"protocol, e.g. {missing[0]!r}: rerun preprocess")
+        raise FeatureStoreError(f"{len(missing)} utterance(s) of the feature store are not in "
+                                f"the protocol, e.g. {missing[0]!r}: rerun preprocess")
     return {split: detector.file_logits([Path(raw_dir) / paths[u] for u in idx["utt_id"]])
             for split, idx in indexes.items()}

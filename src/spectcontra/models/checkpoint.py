@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from spectcontra.config import ConfigError, EncoderConfig
+from spectcontra.errors import InputError
 from spectcontra.io_utils import atomic_path
 from spectcontra.models.detector import SpoofDetector
 from spectcontra.models.encoder import SpectralEncoder
@@ -22,7 +23,7 @@ FORMAT_VERSION = 1
 _PLAIN = (str, int, float, bool, type(None), Tensor)
 
 
-class CheckpointFormatError(ValueError):
+class CheckpointFormatError(InputError):
     """A file that is not a checkpoint of this format: the message names the file and why."""
 
 

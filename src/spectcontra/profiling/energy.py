@@ -7,11 +7,12 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from spectcontra.io_utils import write_json_atomic
 
 COUNTRY = "GBR"  # grid carbon intensity used for CO2eq; CodeCarbon needs one offline
+T = TypeVar("T")
 
 
 def _start(stage: str) -> tuple[Any, dict[str, Any]]:
@@ -44,18 +45,38 @@ def energy_of(label: str, fn: Callable[[], object]) -> dict[str, Any]:
     return record
 
 
+def result_and_energy(label: str, fn: Callable[[], T]) -> tuple[T, dict[str, Any]]:
+    """Run ``fn`` under a tracker; return what it returned and the record of :func:`energy_of`."""
+    tracker, record = _start(label)
+    start = time.perf_counter()
+    try:
+        result = fn()
+    except BaseException:
+        if tracker is not None:
+            _stop(tracker)  # end its background thread before the error propagates
+        raise
+    record["duration_s"] = round(time.perf_counter() - start, 3)
+    if tracker is not None:
+        record.update(_stop(tracker))
+    return result, record
+
+
 @contextlib.contextmanager
-def track_energy(stage: str, out_path: str | Path) -> Iterator[None]:
+def track_energy(stage: str, out_path: str | Path) -> Iterator[dict[str, Any]]:
     """Run the body under an OfflineEmissionsTracker, then write ``out_path`` (JSON).
 
-    The file is written only if the body succeeds. Where CodeCarbon fails or returns no data,
-    the record says so (``measured: false``) and carries no invented figure.
+    This is the stage's timing record: every figure in it (duration, energy, and the
+    ``timings`` the body adds to the dict it is given) changes from run to run, which is why
+    no result file holds any of them. The file is written only if the body succeeds. Where
+    CodeCarbon fails or returns no data, the record says so (``measured: false``) and carries
+    no invented figure.
     """
     tracker, record = _start(stage)
     record["stage"] = stage
+    timings: dict[str, Any] = {}
     start = time.perf_counter()
     try:
-        yield
+        yield timings
     except BaseException:
         if tracker is not None:
             _stop(tracker)  # end its background thread; the failed stage gets no record
@@ -63,6 +84,8 @@ def track_energy(stage: str, out_path: str | Path) -> Iterator[None]:
     record["duration_s"] = round(time.perf_counter() - start, 3)
     if tracker is not None:
         record.update(_stop(tracker))
+    if timings:
+        record["timings"] = timings
     write_json_atomic(out_path, record)
 
 

@@ -40,11 +40,16 @@ class Features:
 
 
 def load_features(root: str | Path, views: tuple[str, ...], with_aug: bool) -> Features:
+    """The store's splits, left on disk: training and scoring read the rows of each batch
+    (:class:`~spectcontra.features.store.StoredArray`), so memory does not grow with the
+    corpus. The values, and so every result, are those of the arrays loaded whole."""
     settings = load_settings(root)
-    aug = load_split(root, AUG, views) if with_aug and settings.get("signal_augment") else None
+    aug = (load_split(root, AUG, views, on_demand=True)
+           if with_aug and settings.get("signal_augment") else None)
     return Features(
-        train=load_split(root, "train", views), train_aug=aug,
-        dev=load_split(root, "dev", views), eval=load_split(root, "eval", views),
+        train=load_split(root, "train", views, on_demand=True), train_aug=aug,
+        dev=load_split(root, "dev", views, on_demand=True),
+        eval=load_split(root, "eval", views, on_demand=True),
         settings=settings,
     )
 

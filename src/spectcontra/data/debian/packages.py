@@ -23,12 +23,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from spectcontra.config import DebianPackage
+from spectcontra.errors import InputError
 
 # Where each package keeps its copyright file (Debian policy 12.5).
 COPYRIGHT = "usr/share/doc/{name}/copyright"
 
 
-class PackageError(ValueError):
+class PackageError(InputError):
     """A pinned package that cannot be had or trusted; the message names it and the way out."""
 
 
