@@ -22,9 +22,10 @@ apt-lists:
 	@ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -q || \
 		echo "make: apt-get update failed: run it as root, or set data.source: synthetic" >&2
 
-# Every stage the report reads (the default pipeline). The per-seed training, the ablation and the
+# Every stage the report reads (the default pipeline). The per-seed training and the
 # label-efficiency study have committed outputs, so a fresh clone whose features reproduce byte
-# for byte skips them; the LA-scale memory benchmark runs on request (`dvc repro scale`).
+# for byte skips them; the LA-scale memory study and the ablation run on request
+# (`dvc repro scale`, `dvc repro ablate`).
 repro: install apt-lists
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro report
 
