@@ -168,20 +168,8 @@ def test_wall_clock_seconds_go_to_the_timings_not_the_results(ablated) -> None:
     assert not any("second" in key for row in summary.values() for key in row)
 
 
-# The variants params.yaml documents for users to add (the default runs full_method and
-# supervised_only only, to fit the budget).
-DOCUMENTED = {"partial": {"finetune.strategy": "partial"},
-              "frozen_logreg": {"finetune.strategy": "logreg"},
-              "capacity_control": {"pretrain.contrastive_weight": 0.0, "finetune.epochs": 40,
-                                   "finetune.patience": 40}}
-
-
-def _with_documented(cfg):
-    return with_overrides(cfg, {"ablate.variants": {**cfg.ablate.variants, **DOCUMENTED}})
-
-
 def test_tasks_group_variants_by_pretrain_config() -> None:
-    configs = variant_configs(_with_documented(load_config(ROOT / "params.yaml")))
+    configs = variant_configs(load_config(ROOT / "params.yaml"))
     units = tasks(configs, (1, 2))
     shared = ("full_method", "partial", "frozen_logreg")
     assert units[:2] == [(1, shared), (2, shared)]  # the largest units go first
@@ -217,7 +205,7 @@ def test_summary_pairs_differences_by_seed_and_nulls_single_seed_intervals() -> 
 
 def test_capacity_control_is_the_deployed_detector_with_the_methods_step_budget() -> None:
     cfg = load_config(ROOT / "params.yaml")
-    configs = variant_configs(_with_documented(with_overrides(cfg, {"ablate.scale": "full"})))
+    configs = variant_configs(with_overrides(cfg, {"ablate.scale": "full"}))
     n_bins = cfg.preprocess.n_mels
     method, control_cfg = configs[REFERENCE], configs["capacity_control"]
     control = parameter_counts(control_cfg, n_bins)
@@ -249,8 +237,8 @@ AUG_KEYS = {f"pretrain.augment.{k}" for k in
      lambda c: c.pretrain.contrastive_weight == 0 and c.finetune.strategy == "full"),
 ])
 def test_each_default_variant_changes_only_what_it_ablates(name, changed, check) -> None:
-    configs = variant_configs(_with_documented(
-        with_overrides(load_config(ROOT / "params.yaml"), {"ablate.scale": "full"})))
+    configs = variant_configs(
+        with_overrides(load_config(ROOT / "params.yaml"), {"ablate.scale": "full"}))
     reference = configs[REFERENCE]
     assert (reference.pretrain.views, reference.finetune.strategy) == (("mel", "linear"), "full")
     assert reference.finetune.head == "mlp" and reference.pretrain.augment.signal_effects
@@ -275,12 +263,16 @@ def test_report_table_and_figure(ablated, tmp_path: Path) -> None:
     # as read back from a JSON file written with sorted keys: params.yaml order survives
     resorted = dict(sorted(summary.items(), reverse=True))
     table = markdown_table(resorted).splitlines()
-    assert len(table) == 2 + len(summary) and "95% t-CI" in table[0] and "ranked by dev" in table[0]
+    assert len(table) == 2 + len(summary) and "speaker x seed" in table[0] and "ranked by dev" in table[0]
     by_dev = sorted(summary, key=lambda n: summary[n]["dev_eer_mean"])
     for row, name in zip(table[2:], by_dev, strict=True):
         label = f"**{name}**" if name == REFERENCE else name
         s = summary[name]
-        assert row.startswith(f"| {label} | {s['dev_eer_mean'] * 100:.2f} | {s['eer_mean'] * 100:.2f} [")
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[:2] == [label, f"{s['dev_eer_mean'] * 100:.2f}"]
+        assert cells[3].startswith(f"{s['eer_mean'] * 100:.2f} [")
+        # scale small: seeds score different eval subsets, so no speaker x seed pairing
+        assert cells[4] == cells[5] == "-"
     path = tmp_path / "ablation.png"
     plot_ablation(runs, summary, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -299,12 +291,23 @@ def test_stage_writes_metrics_runs_and_plot(store: Path, tmp_path: Path, params_
     timings: dict[str, Any] = {}
     monkeypatch.setattr(stage_runner, "track_energy",
                         lambda stage, path: contextlib.nullcontext(timings))  # CodeCarbon is slow
+    # The stage scores dev and eval files whole, from the audio folder and protocol it is given
+    # (the tiny store has no audio: the stored crops stand in, and the arguments are checked).
+    whole: list[tuple[Path, Path]] = []
+
+    def whole_file_scored(detector, feats, raw_dir, protocol, method):
+        whole.append((raw_dir, protocol))
+        return ablation.calibrate_and_score(detector, feats, method)
+
+    monkeypatch.setattr(ablation, "whole_file_scored", whole_file_scored)
     out = {k: tmp_path / name for k, name in
            (("metrics", "ablation.json"), ("runs", "runs.csv"), ("plot", "ablation.png"))}
     argv = ["--params", str(write_params(raw)), "--features", str(store),
+            "--raw-dir", str(tmp_path / "raw"), "--protocol", str(tmp_path / "protocol.csv"),
             "--encoders", str(tmp_path / "no_encoders"), "--energy", str(tmp_path / "energy.json")]
     argv += [a for k, path in out.items() for a in (f"--{k}", str(path))]
     assert ablate_stage.main(argv) == 0
+    assert whole == [(tmp_path / "raw", tmp_path / "protocol.csv")] * (len(TINY_VARIANTS) * len(SEEDS))
     summary = json.loads(out["metrics"].read_text())
     assert sorted(summary, key=lambda v: summary[v]["order"]) == list(TINY_VARIANTS)
     assert len(pd.read_csv(out["runs"])) == len(TINY_VARIANTS) * len(SEEDS)
@@ -351,3 +354,91 @@ def test_full_scale_reuses_only_the_pretrain_stage_encoder_it_would_train(tmp_pa
     assert reusable_encoder(cfg, configs[REFERENCE].pretrain, 999, tmp_path) is None
     small = with_overrides(cfg, {"ablate.scale": "small"})
     assert reusable_encoder(small, variant_configs(small)[REFERENCE].pretrain, seed, tmp_path) is None
+
+
+def test_speaker_seed_intervals_pair_variants_with_the_reference_on_speakers_and_seeds() -> None:
+    rng = np.random.default_rng(0)
+    n, speakers = 120, np.repeat([f"spk{i}" for i in range(12)], 10)
+    targets = np.tile([1, 0], n // 2)
+    good = [targets * 2.0 + rng.normal(size=n) for _ in SEEDS + (3,)]   # separates the classes
+    noise = [rng.normal(size=n) for _ in good]                          # chance
+    runs = pd.DataFrame({"variant": [v for v in (REFERENCE, "same", "worse") for _ in good],
+                         "seed": list(range(len(good))) * 3})
+    scores = pd.Series(good + good + noise)
+    summary = {name: {} for name in (REFERENCE, "same", "worse")}
+    ablation.speaker_seed_intervals(summary, runs, scores, targets, speakers, n_boot=200, seed=1)
+    same, worse = summary["same"], summary["worse"]
+    assert same["eer_diff_boot_mean"] == 0.0  # identical runs: every replicate differs by 0
+    assert same["eer_diff_boot_ci_low"] == same["eer_diff_boot_ci_high"] == 0.0
+    assert 0 < worse["eer_diff_boot_ci_low"] < worse["eer_diff_boot_mean"]  # excludes 0
+    # the Bonferroni-level interval (two comparisons) contains the 95% one
+    assert worse["eer_diff_boot_simultaneous_ci_low"] <= worse["eer_diff_boot_ci_low"]
+    assert worse["eer_diff_boot_simultaneous_ci_high"] >= worse["eer_diff_boot_ci_high"]
+    assert summary[REFERENCE] == {}  # the reference is not compared with itself
+
+
+def test_table_bolds_only_differences_whose_simultaneous_interval_excludes_0() -> None:
+    base = {"dev_eer_mean": 0.1, "eer_mean": 0.3, "eer_ci_low": 0.2, "eer_ci_high": 0.4,
+            "roc_auc_mean": 0.7, "min_dcf_mean": 0.8, "params_pretrain": 0, "params_trainable": 9}
+    boot = {"dev_eer_diff_mean": 0.01, "dev_eer_diff_ci_low": -0.01, "dev_eer_diff_ci_high": 0.03,
+            "eer_diff_boot_mean": 0.05, "eer_diff_boot_ci_low": 0.02, "eer_diff_boot_ci_high": 0.08}
+    summary = {REFERENCE: {**base, "order": 0},
+               "resolved": {**base, **boot, "order": 1, "eer_diff_boot_simultaneous_ci_low": 0.01,
+                            "eer_diff_boot_simultaneous_ci_high": 0.09},
+               "unresolved": {**base, **boot, "order": 2,
+                              "eer_diff_boot_simultaneous_ci_low": -0.01,
+                              "eer_diff_boot_simultaneous_ci_high": 0.11}}
+    rows = {r.split("|")[1].strip(): r for r in markdown_table(summary).splitlines()[2:]}
+    assert "| +5.00 [+2.00, +8.00] | **[+1.00, +9.00]** |" in rows["resolved"]
+    assert "| +5.00 [+2.00, +8.00] | [-1.00, +11.00] |" in rows["unresolved"]
+    assert "| 1.00 [-1.00, 3.00] |" in rows["resolved"]  # the dev difference
+
+
+def test_verdict_claims_only_resolved_differences_and_moves_the_default_only_on_dev() -> None:
+    from spectcontra.experiments.ablation_report import verdict
+    ref = {"order": 0, "dev_eer_mean": 0.10}
+    other = {"order": 1, "dev_eer_mean": 0.08, "dev_eer_diff_mean": -0.02,
+             "dev_eer_diff_simultaneous_ci_low": -0.05, "dev_eer_diff_simultaneous_ci_high": 0.01,
+             "eer_diff_boot_mean": 0.05, "eer_diff_boot_simultaneous_ci_low": 0.01,
+             "eer_diff_boot_simultaneous_ci_high": 0.09}
+    text = verdict({REFERENCE: ref, "other": other})
+    assert "resolve other +5.00 pp [+1.00, +9.00]" in text
+    assert "does not exclude 0, so by the dev rule the default stays full_method" in text
+    clear = {**other, "dev_eer_diff_simultaneous_ci_high": -0.005,
+             "eer_diff_boot_simultaneous_ci_low": -0.01}
+    text = verdict({REFERENCE: ref, "other": clear})
+    assert text.startswith("No variant's eval EER differs")
+    assert "by the dev rule it should be the default" in text
+    assert "stays the default" in verdict({REFERENCE: {**ref, "dev_eer_mean": 0.05}, "other": other})
+    unpaired = {k: v for k, v in other.items() if not k.startswith(("eer_diff", "dev_eer_diff"))}
+    text = verdict({REFERENCE: ref, "other": unpaired})
+    assert text.startswith("No speaker x seed intervals were computed")
+    assert "no paired dev interval" in text
+
+
+def test_summary_pairs_dev_differences_by_seed_with_a_simultaneous_interval() -> None:
+    base = {"roc_auc": 0.9, "min_dcf": 0.5, "cllr": 0.8, "params_pretrain": 10,
+            "params_trainable": 5, "params_total": 7}
+    dev = {REFERENCE: [0.10, 0.20, 0.30], "a": [0.08, 0.15, 0.29], "b": [0.1, 0.2, 0.3]}
+    runs = pd.DataFrame([{**base, "variant": v, "seed": s, "eer": 0.3 + s / 100, "dev_eer": e}
+                         for v, values in dev.items() for s, e in zip((3, 1, 2), values)])
+    summary = summarise(runs)
+    diffs = [-0.02, -0.05, -0.01]
+    got = tuple(summary["a"][f"dev_eer_diff_{k}"] for k in ("mean", "ci_low", "ci_high"))
+    assert got == pytest.approx(t_interval(diffs))
+    wide = t_interval(diffs, 1 - 0.05 / 2)  # two variants compared with the reference
+    assert (summary["a"]["dev_eer_diff_simultaneous_ci_low"],
+            summary["a"]["dev_eer_diff_simultaneous_ci_high"]) == pytest.approx(wide[1:])
+    assert summary["b"]["dev_eer_diff_mean"] == 0.0
+
+
+def test_full_scale_adds_speaker_seed_intervals_and_keeps_scores_out_of_the_table(store) -> None:
+    cfg = with_overrides(tiny_config(), {"ablate.scale": "full", "pretrain.epochs": 2,
+                                         "finetune.epochs": 2})
+    runs, summary, _ = run_ablation(cfg, store, n_boot=20)
+    assert "scores" not in runs.columns and (runs["n_eval"] == SIZES["eval"]).all()
+    other = summary["head_linear"]
+    assert {"eer_diff_boot_mean", "eer_diff_boot_ci_low", "eer_diff_boot_simultaneous_ci_high"} <= set(other)
+    assert other["eer_diff_boot_ci_low"] <= other["eer_diff_boot_mean"] <= other["eer_diff_boot_ci_high"]
+    assert not any(k.startswith("eer_diff_boot") for k in summary[REFERENCE])
+    json.dumps(summary)  # plain types only: the stage writes it as JSON

@@ -47,3 +47,55 @@ def test_a_stage_without_a_timing_record_is_an_error(tmp_path):
     clone = _energy(tmp_path / "clone", download=1.0)
     with pytest.raises(FileNotFoundError, match="preprocess"):
         summarise(1.0, 1.0, LOG, clone, {}, "abc")
+
+
+LOCK = """schema: '2.0'
+stages:
+  download:
+    cmd: python -m stages.download
+    outs:
+    - path: data/raw
+      hash: md5
+      md5: {raw}.dir
+    - path: data/protocol.csv
+      hash: md5
+      md5: aaa
+  preprocess:
+    cmd: python -m stages.preprocess
+    outs:
+    - path: data/features
+      hash: md5
+      md5: {features}.dir
+"""
+
+
+def test_changed_outputs_name_what_the_clone_rebuilt_with_other_bytes():
+    from spectcontra.profiling.pipeline_time import changed_outputs
+    before = LOCK.format(raw="r1", features="f1")
+    assert changed_outputs(before, before) == []
+    assert changed_outputs(before, LOCK.format(raw="r2", features="f2")) == ["data/features",
+                                                                             "data/raw"]
+
+
+def test_record_carries_the_changed_outputs_and_the_forced_runs_machines(tmp_path):
+    clone = _energy(tmp_path / "clone", download=1.0, preprocess=1.0)
+    rec = summarise(1.0, 2.0, LOG, clone, {"download": 1.0}, "abc", ["data/raw"], ["cpu A"])
+    assert rec["fresh_clone"]["outputs_changed"] == ["data/raw"]
+    assert rec["forced_full_run"]["cpu_models"] == ["cpu A"]
+    assert set(rec["machine"]) >= {"cpu_model", "cores", "simd", "python"}
+
+
+def test_readme_block_names_the_rebuilt_outputs_and_a_cross_cpu_record(tmp_path):
+    from spectcontra.reporting.render import pipeline
+    clone = _energy(tmp_path / "clone", download=100.0, preprocess=20.0)
+    forced = {"download": 110.0, "preprocess": 21.0, "pretrain": 900.0}
+    same = summarise(60.0, 130.0, LOG, clone, forced, "abc1234", [], ["cpu A"])
+    other = summarise(60.0, 3000.0, LOG, clone, forced, "def5678", ["data/raw"], ["cpu A"])
+    text = pipeline({"pipeline": same})
+    assert "commit `abc1234`" in text and "within the 20 min budget" in text
+    assert "records made on cpu A" in text and "other bytes" not in text
+    text = pipeline({"pipeline": same, "pipeline_cross_cpu": other})
+    assert "commit `def5678`" in text and "**over** the 20 min budget" in text
+    assert "Outputs it rebuilt with other bytes than the committed `dvc.lock` records: data/raw" in text
+    old = {**same, "machine": {"cpu_model": "x", "cores": 2, "python": "3.11"}}  # no simd field
+    assert "2 cores (x)" in pipeline({"pipeline": old})

@@ -1,4 +1,5 @@
-"""Ablation study: every params variant over several seeds, with t-intervals across seeds."""
+"""Ablation study: every params variant over paired seeds, scored on whole files at full scale,
+with t-intervals across seeds and speaker x seed bootstrap intervals of each difference."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -17,10 +19,13 @@ from tqdm import tqdm
 
 from spectcontra.config import Config, PretrainConfig, with_overrides
 from spectcontra.conventions import BONAFIDE
+from spectcontra.data.protocol import read_protocol
 from spectcontra.evaluation.metrics import cllr, compute_eer, min_dcf, roc_auc
+from spectcontra.experiments.label_efficiency import cluster_bootstrap_eer
 from spectcontra.experiments.seeds import seed_dir
-from spectcontra.experiments.stats import summarise
-from spectcontra.features.store import FeatureStoreError
+from spectcontra.experiments.stats import CI_LEVEL, REFERENCE, summarise
+from spectcontra.features.store import FeatureStoreError, load_split
+from spectcontra.inference.whole_file import whole_file_logits
 from spectcontra.models.checkpoint import load_encoder
 from spectcontra.models.detector import SpoofDetector
 from spectcontra.models.encoder import SpectralEncoder
@@ -29,6 +34,7 @@ from spectcontra.training.recipe import (
     Features,
     Scored,
     calibrate_and_score,
+    calibrate_logits,
     load_features,
     run_finetune,
     run_pretrain,
@@ -97,6 +103,24 @@ def eval_metrics(scored: Scored) -> dict[str, float]:
 # --------------------------------------------------------------------------- runs
 
 
+@dataclasses.dataclass(frozen=True)
+class Audio:
+    """Where whole files are read for scoring: the corpus's audio folder and its protocol."""
+
+    raw_dir: Path
+    protocol: Path
+
+
+def whole_file_scored(detector: nn.Module, feats: Features, raw_dir: Path, protocol: Path,
+                      calibration: str) -> Scored:
+    """Dev and eval files scored whole, as ``spectcontra detect`` and the finetune stage score
+    them, then calibrated and thresholded on dev alone."""
+    logits = whole_file_logits(detector, feats.settings,
+                               {"dev": feats.dev.index, "eval": feats.eval.index},
+                               read_protocol(protocol), raw_dir)
+    return calibrate_logits(logits["dev"], logits["eval"], feats, calibration)
+
+
 def _sizes(cfg: Config) -> dict[str, int] | None:
     ab = cfg.ablate
     if ab.scale != "small":
@@ -146,9 +170,13 @@ def reusable_encoder(cfg: Config, pretrain_cfg: PretrainConfig, seed: int,
 
 
 def run_group(cfg: Config, features_dir: Path, seed: int, names: tuple[str, ...],
-              encoders: Path | None = None) -> list[dict[str, Any]]:
+              encoders: Path | None = None, audio: Audio | None = None) -> list[dict[str, Any]]:
     """One row per variant in ``names``: pretrain once (or reuse the pretrain stage's encoder,
     see :func:`reusable_encoder`), then fine-tune, calibrate and score each.
+
+    With ``audio`` (the corpus's raw audio folder and protocol), dev and eval files are scored
+    whole, the way the shipped detector scores them (the stage does this); without it, the
+    stored crop of each file is scored (a faster path for tests).
 
     Every run is seeded from ``seed`` alone, so its result does not depend on what ran before
     it or in which process. ``seconds`` (wall clock, which :func:`run_ablation` moves to its
@@ -170,8 +198,11 @@ def run_group(cfg: Config, features_dir: Path, seed: int, names: tuple[str, ...]
     rows = []
     for i, name in enumerate(names):
         detector, _ = run_finetune(encoder, feats, configs[name].finetune, seed)
-        scored = calibrate_and_score(detector, feats, configs[name].finetune.calibration)
+        method = configs[name].finetune.calibration
+        scored = (calibrate_and_score(detector, feats, method) if audio is None
+                  else whole_file_scored(detector, feats, audio.raw_dir, audio.protocol, method))
         rows.append({"variant": name, "seed": seed, **eval_metrics(scored),
+                     "scores": scored.eval["score"].to_numpy(dtype=np.float64),
                      "params_pretrain": parameter_counts(configs[name], n_bins)["params_pretrain"],
                      "params_trainable": _count(detector, True), "params_total": _count(detector),
                      **counts, "pretrain_cached": i > 0,
@@ -181,7 +212,7 @@ def run_group(cfg: Config, features_dir: Path, seed: int, names: tuple[str, ...]
 
 
 def run_ablation(cfg: Config, features_dir: Path, progress: bool = False,
-                 encoders: Path | None = None,
+                 encoders: Path | None = None, audio: Audio | None = None, n_boot: int = 1000,
                  ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]], dict[str, Any]]:
     """Train, calibrate and score every (variant, seed); return the runs table, its summary
     and the runs' wall-clock seconds (:func:`run_seconds`).
@@ -203,12 +234,12 @@ def run_ablation(cfg: Config, features_dir: Path, progress: bool = False,
     bar = tqdm(total=len(configs) * len(cfg.ablate.seeds), desc="ablate", disable=not progress)
     if workers == 1:
         for seed, names in units:
-            rows += run_group(cfg, features_dir, seed, names, encoders)
+            rows += run_group(cfg, features_dir, seed, names, encoders, audio)
             bar.update(len(names))
     else:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                  initializer=torch.set_num_threads, initargs=(1,)) as pool:
-            futures = [pool.submit(run_group, cfg, features_dir, seed, names, encoders)
+            futures = [pool.submit(run_group, cfg, features_dir, seed, names, encoders, audio)
                        for seed, names in units]
             for future in as_completed(futures):
                 rows += future.result()
@@ -218,7 +249,46 @@ def run_ablation(cfg: Config, features_dir: Path, progress: bool = False,
     rows.sort(key=lambda r: (order[r["variant"]], cfg.ablate.seeds.index(r["seed"])))
     runs = pd.DataFrame(rows)
     seconds = run_seconds(runs.pop("seconds"), runs)
-    return runs, summarise(runs), seconds
+    scores = runs.pop("scores")
+    summary = summarise(runs)
+    if cfg.ablate.scale == "full":  # every run scored the same eval files: pair them
+        ev = load_split(features_dir, "eval", ())  # the index alone, in the scores' row order
+        speaker_seed_intervals(summary, runs, scores, ev.targets,
+                               ev.index["speaker"].to_numpy(), n_boot, cfg.common.seed)
+    return runs, summary, seconds
+
+
+SIMULTANEOUS_BOOT = 5  # replicates of a Bonferroni-level interval, per replicate at 95%
+
+
+def speaker_seed_intervals(summary: dict[str, dict[str, Any]], runs: pd.DataFrame,
+                           scores: pd.Series, targets: np.ndarray, speakers: np.ndarray,
+                           n_boot: int, seed: int, level: float = CI_LEVEL) -> None:
+    """Add to each compared variant the paired interval of its seed-mean eval EER minus the
+    reference's that resamples eval speakers and training seeds together
+    (:func:`~spectcontra.experiments.label_efficiency.cluster_bootstrap_eer`): at ``level``
+    from ``n_boot`` replicates (``eer_diff_boot_ci_*``), and at the Bonferroni level over the
+    m comparisons from ``SIMULTANEOUS_BOOT`` times as many, so that its far percentiles rest
+    on enough replicates (``eer_diff_boot_simultaneous_ci_*``, the interval a claim needs).
+    ``scores`` holds each run's eval scores (rows of ``runs``), all in the order of
+    ``targets``."""
+    table = runs[["variant", "seed"]].assign(scores=scores.to_numpy())
+    by_variant = {name: g.sort_values("seed") for name, g in table.groupby("variant", sort=False)}
+    if REFERENCE not in by_variant:
+        return
+    ref = by_variant[REFERENCE]
+    compared = [n for n, g in by_variant.items()
+                if n != REFERENCE and list(g["seed"]) == list(ref["seed"])]
+    wide = 1.0 - (1.0 - level) / max(len(compared), 1)
+    for name in compared:
+        args = (list(by_variant[name]["scores"]), targets, speakers, n_boot)
+        reference = list(ref["scores"])
+        mean, low, high = cluster_bootstrap_eer(*args, level, seed, reference=reference)
+        _, s_low, s_high = cluster_bootstrap_eer(*args[:3], n_boot * SIMULTANEOUS_BOOT, wide,
+                                                 seed, reference=reference)
+        summary[name].update(eer_diff_boot_mean=mean, eer_diff_boot_ci_low=low,
+                             eer_diff_boot_ci_high=high, eer_diff_boot_simultaneous_ci_low=s_low,
+                             eer_diff_boot_simultaneous_ci_high=s_high)
 
 
 def run_seconds(seconds: pd.Series, runs: pd.DataFrame) -> dict[str, Any]:

@@ -67,30 +67,91 @@ def plot_ablation(runs: pd.DataFrame, summary: Summary, path: str | Path) -> Non
 
 
 def markdown_table(summary: Summary) -> str:
-    """Variants ranked by mean dev EER (the only ranking a choice may use), eval beside it:
-    variant | dev EER | eval EER [CI] | paired eval EER difference to reference | its paired
-    t-test p-value, Holm-adjusted over every variant (bold below 0.05) | AUC | minDCF | params."""
+    """Variants ranked by mean dev EER (the only ranking a choice may use), eval beside it.
+
+    Columns: dev EER and its paired difference to the reference (t-interval across seeds);
+    eval EER (t-interval across seeds); the paired eval difference with its speaker x seed
+    bootstrap interval, at 95% and at the Bonferroni level over every compared variant (bold
+    where that simultaneous interval excludes 0: only those differences are claims); the
+    paired t-test p-value across seeds, Holm-adjusted; ROC-AUC; minDCF; parameters.
+    Differences are in percentage points; "-" where a run has no such interval (the
+    reference itself, or scale small, whose seeds score different eval subsets).
+    """
     level = f"{CI_LEVEL:.0%}"
     lines = [
-        f"| Variant (ranked by dev) | Dev EER % mean | Eval EER % mean [{level} t-CI] "
-        f"| EER - {REFERENCE} (pp) [{level} t-CI] | Holm p | ROC-AUC | minDCF "
-        "| Params: pretrain / fine-tuned |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| Variant (ranked by dev) | Dev EER % | Dev - {REFERENCE} (pp) [{level} t] "
+        f"| Eval EER % [{level} t] | Eval - {REFERENCE} (pp) [{level} speaker x seed] "
+        "| same, simultaneous | Holm p | ROC-AUC | minDCF | Params: pretrain / fine-tuned |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = in_order(summary)  # params.yaml order breaks dev ties
     for name in sorted(order, key=lambda n: (summary[n]["dev_eer_mean"], order.index(n))):
         s = summary[name]
-        label = f"**{name}**" if name == REFERENCE else name
-        diff = (_interval(s, "eer_diff", 100, 2) if name != REFERENCE and "eer_diff_mean" in s
-                else "-")
+        compared = name != REFERENCE
+        label = f"**{name}**" if not compared else name
+        dev_diff = _interval(s, "dev_eer_diff", 100, 2) if compared and "dev_eer_diff_mean" in s else "-"
+        boot, simultaneous = "-", "-"
+        if compared and "eer_diff_boot_mean" in s:
+            boot = (f"{s['eer_diff_boot_mean'] * 100:+.2f} [{s['eer_diff_boot_ci_low'] * 100:+.2f}, "
+                    f"{s['eer_diff_boot_ci_high'] * 100:+.2f}]")
+            low, high = s["eer_diff_boot_simultaneous_ci_low"], s["eer_diff_boot_simultaneous_ci_high"]
+            simultaneous = f"[{low * 100:+.2f}, {high * 100:+.2f}]"
+            if low > 0 or high < 0:
+                simultaneous = f"**{simultaneous}**"
         params = f"{_k(s['params_pretrain'])} / {_k(s['params_trainable'])}"
         holm = "-" if "eer_diff_p_holm" not in s else (
             f"**{s['eer_diff_p_holm']:.3f}**" if s["eer_diff_p_holm"] < 1 - CI_LEVEL
             else f"{s['eer_diff_p_holm']:.3f}")
-        lines.append(f"| {label} | {s['dev_eer_mean'] * 100:.2f} | {_interval(s, 'eer', 100, 2)} "
-                     f"| {diff} | {holm} | {s['roc_auc_mean']:.3f} | {s['min_dcf_mean']:.3f} "
-                     f"| {params} |")
+        lines.append(f"| {label} | {s['dev_eer_mean'] * 100:.2f} | {dev_diff} "
+                     f"| {_interval(s, 'eer', 100, 2)} | {boot} | {simultaneous} | {holm} "
+                     f"| {s['roc_auc_mean']:.3f} | {s['min_dcf_mean']:.3f} | {params} |")
     return "\n".join(lines) + "\n"
+
+
+def verdict(summary: Summary) -> str:
+    """What the ablation resolves (speaker x seed intervals at the Bonferroni level) and the
+    dev-only rule for the default: it moves to the variant with the lowest mean dev EER only
+    when that variant's paired dev difference interval, at the Bonferroni level over every
+    compared variant (the choice is made among all of them), lies wholly below 0."""
+    compared = [n for n in in_order(summary) if n != REFERENCE]
+    paired = [n for n in compared if "eer_diff_boot_simultaneous_ci_low" in summary[n]]
+    resolved = [n for n in paired if summary[n]["eer_diff_boot_simultaneous_ci_low"] > 0
+                or summary[n]["eer_diff_boot_simultaneous_ci_high"] < 0]
+
+    def pp(n: str) -> str:
+        s = summary[n]
+        return (f"{n} {s['eer_diff_boot_mean'] * 100:+.2f} pp "
+                f"[{s['eer_diff_boot_simultaneous_ci_low'] * 100:+.2f}, "
+                f"{s['eer_diff_boot_simultaneous_ci_high'] * 100:+.2f}]")
+
+    if not paired:
+        claims = ("No speaker x seed intervals were computed (scale small: each seed scores its "
+                  "own eval subset), so this run supports no claim.")
+    elif resolved:
+        claims = ("Against " + REFERENCE + ", the simultaneous speaker x seed intervals resolve "
+                  + "; ".join(pp(n) for n in resolved) + " (eval EER); every other difference "
+                  "is within noise.")
+    else:
+        claims = (f"No variant's eval EER differs from {REFERENCE}'s by an interval that excludes 0 "
+                  "(simultaneous speaker x seed intervals).")
+    best = min(in_order(summary), key=lambda n: summary[n]["dev_eer_mean"])
+    s = summary[best]
+    low, high = s.get("dev_eer_diff_simultaneous_ci_low"), s.get("dev_eer_diff_simultaneous_ci_high")
+    if best == REFERENCE:
+        rule = f"{REFERENCE} also has the lowest mean dev EER, so it stays the default."
+    elif low is None or high is None or "dev_eer_diff_mean" not in s:
+        rule = (f"{best} has the lowest mean dev EER, but it has no paired dev interval against "
+                f"{REFERENCE}, so by the dev rule the default stays {REFERENCE}.")
+    elif high < 0:
+        rule = (f"{best} has a lower dev EER than {REFERENCE} by a simultaneous interval that "
+                f"excludes 0 ({s['dev_eer_diff_mean'] * 100:+.2f} pp [{low * 100:+.2f}, "
+                f"{high * 100:+.2f}]), so by the dev rule it should be the default.")
+    else:
+        rule = (f"{best} has the lowest mean dev EER, but its paired dev difference to "
+                f"{REFERENCE} ({s['dev_eer_diff_mean'] * 100:+.2f} pp [{low * 100:+.2f}, "
+                f"{high * 100:+.2f}], simultaneous) does not exclude 0, so by the dev rule the "
+                f"default stays {REFERENCE}.")
+    return claims + " " + rule + "\n"
 
 
 def _interval(s: Mapping[str, Any], key: str, scale: float, places: int) -> str:

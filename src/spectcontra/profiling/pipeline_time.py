@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from spectcontra.io_utils import write_json_atomic
 
 RUNNING = re.compile(r"^Running stage '([^']+)'", re.MULTILINE)
@@ -47,18 +49,45 @@ def stage_seconds(energy_dir: Path, stages: list[str]) -> dict[str, float]:
     return out
 
 
+# SIMD extensions that change which kernels NumPy, PyTorch and MKL dispatch to, and so the last
+# bits of floating-point results: a corpus rendered on a CPU with AVX-512 need not match one
+# rendered without it byte for byte.
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16")
+
+
 def machine() -> dict[str, Any]:
     model = platform.processor() or platform.machine()
+    simd: list[str] = []
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        names = re.findall(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.MULTILINE)
+        text = cpuinfo.read_text()
+        names = re.findall(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
         model = names[0] if names else model
-    return {"cpu_model": model, "cores": os.cpu_count() or 0,
+        flags = re.search(r"^flags\s*:\s*(.+)$", text, re.MULTILINE)
+        present = set(flags.group(1).split()) if flags else set()
+        simd = [f for f in SIMD_FLAGS if f in present]
+    return {"cpu_model": model, "cores": os.cpu_count() or 0, "simd": simd,
             "python": platform.python_version()}
 
 
+def lock_outputs(lock_text: str) -> dict[str, str]:
+    """{output path: md5} of every stage in a dvc.lock."""
+    lock = yaml.safe_load(lock_text) or {}
+    return {o["path"]: o.get("md5", "") for stage in lock.get("stages", {}).values()
+            for o in stage.get("outs", [])}
+
+
+def changed_outputs(before: str, after: str) -> list[str]:
+    """Outputs whose hash differs between two dvc.lock texts, sorted by path: in a fresh
+    clone, these are why the stages that read them ran instead of being skipped."""
+    old, new = lock_outputs(before), lock_outputs(after)
+    return sorted(path for path in old.keys() & new.keys() if old[path] != new[path])
+
+
 def summarise(install_s: float, repro_s: float, log: str, clone_energy: Path,
-              forced: Mapping[str, float], commit: str) -> dict[str, Any]:
+              forced: Mapping[str, float], commit: str,
+              outputs_changed: list[str] | None = None,
+              forced_machines: list[str] | None = None) -> dict[str, Any]:
     """The metrics/pipeline.json record of one timed fresh-clone run."""
     ran, skipped = stages_from_log(log)
     per_stage = stage_seconds(clone_energy, ran)
@@ -75,6 +104,8 @@ def summarise(install_s: float, repro_s: float, log: str, clone_energy: Path,
             "budget_s": BUDGET_S,
             "stages_run": {s: round(v, 1) for s, v in per_stage.items()},
             "stages_skipped": skipped,
+            # outputs the clone rebuilt with other bytes than the committed dvc.lock records
+            "outputs_changed": outputs_changed or [],
         },
         # each stage's last recorded duration in the repository (its metrics/energy record)
         "forced_full_run": {
@@ -82,6 +113,7 @@ def summarise(install_s: float, repro_s: float, log: str, clone_energy: Path,
             "default_pipeline_s": round(sum(v for s, v in forced.items() if s in default), 1),
             "studies": sorted(set(forced) - default),
             "total_s": round(sum(forced.values()), 1),
+            "cpu_models": forced_machines or [],  # where those records were made
         },
     }
 
@@ -116,11 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     if debs.is_dir():
         (clone / "downloads").mkdir(exist_ok=True)
         os.symlink(debs, clone / "downloads" / "debs")
+    lock_before = (clone / "dvc.lock").read_text()
     install_s, _ = _timed(["make", "install"], clone, log)
     repro_s, out = _timed(["make", "repro"], clone, log)
     energy = repo / "metrics" / "energy"
-    forced = stage_seconds(energy, sorted(p.stem for p in energy.glob("*.json")))
-    record = summarise(install_s, repro_s, out, clone / "metrics" / "energy", forced, commit)
+    records = sorted(energy.glob("*.json"))
+    forced = stage_seconds(energy, [p.stem for p in records])
+    machines = sorted({json.loads(p.read_text()).get("cpu_model", "?") for p in records})
+    record = summarise(install_s, repro_s, out, clone / "metrics" / "energy", forced, commit,
+                       changed_outputs(lock_before, (clone / "dvc.lock").read_text()), machines)
     write_json_atomic(args.out, record)
     print(json.dumps(record["fresh_clone"], indent=2))
     return 0

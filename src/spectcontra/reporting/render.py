@@ -208,6 +208,11 @@ def ablation(m: Mapping[str, Any]) -> str:
     return ablation_report.markdown_table(summary["variants"] if "variants" in summary else summary)
 
 
+def ablation_verdict(m: Mapping[str, Any]) -> str:
+    summary = _need(m, "ablation")
+    return ablation_report.verdict(summary["variants"] if "variants" in summary else summary)
+
+
 def explain(m: Mapping[str, Any]) -> str:
     top = _need(m, "explain")["top_band"]
     lines = ["| view | most important band | EER, intact (%) | EER, band occluded (%) "
@@ -328,22 +333,46 @@ def headline(m: Mapping[str, Any]) -> str:
 
 
 def pipeline(m: Mapping[str, Any]) -> str:
-    """Fresh-clone `make repro` time and the forced full run (metrics/pipeline.json)."""
-    p = _need(m, "pipeline")
+    """Fresh-clone `make repro` time and the forced full run (metrics/pipeline.json), and, when
+    recorded, a fresh clone on another kind of CPU (metrics/pipeline_cross_cpu.json)."""
+    text = _pipeline_record(_need(m, "pipeline"))
+    if "pipeline_cross_cpu" in m:
+        text += ("\nThe same measurement of an earlier commit, whose `dvc.lock` was made on a "
+                 "different CPU (`metrics/pipeline_cross_cpu.json`):\n\n"
+                 + _pipeline_record(m["pipeline_cross_cpu"]))
+    return text
+
+
+def _machine_name(mach: Mapping[str, Any]) -> str:
+    simd = mach.get("simd")
+    flags = "" if simd is None else f"; SIMD: {', '.join(simd) or 'none listed'}"
+    return f"{mach['cores']} cores ({mach['cpu_model']}{flags})"
+
+
+def _pipeline_record(p: Mapping[str, Any]) -> str:
     fc, full, mach = p["fresh_clone"], p["forced_full_run"], p["machine"]
     run = ", ".join(f"{s} {v:.0f} s" for s, v in fc["stages_run"].items())
     verdict = "within" if fc["within_budget"] else "**over**"
-    return (
-        f"- Fresh clone of commit `{p['commit'][:7]}`, `make repro` on {mach['cores']} cores "
-        f"({mach['cpu_model']}), nothing else running: **{fc['total_s'] / 60:.1f} min** "
-        f"({verdict} the {fc['budget_s'] / 60:.0f} min budget): install {fc['install_s']:.0f} s, "
-        f"pipeline {fc['repro_s']:.0f} s.\n"
-        f"- Stages it ran: {run}.\n"
+    lines = [
+        f"- Fresh clone of commit `{p['commit'][:7]}`, `make repro` on {_machine_name(mach)}, "
+        f"nothing else running: **{fc['total_s'] / 60:.1f} min** ({verdict} the "
+        f"{fc['budget_s'] / 60:.0f} min budget): install {fc['install_s']:.0f} s, pipeline "
+        f"{fc['repro_s']:.0f} s.",
+        f"- Stages it ran: {run}.",
         f"- Stages it skipped, because their inputs reproduced byte for byte and their outputs "
-        f"are committed: {', '.join(fc['stages_skipped']) or 'none'}.\n"
-        f"- Forced full run (`dvc repro --force report`, each stage's last recorded duration): "
-        f"{full['default_pipeline_s'] / 60:.0f} min; with the long studies "
-        f"({', '.join(full['studies']) or 'none'}): {full['total_s'] / 60:.0f} min.\n")
+        f"are committed: {', '.join(fc['stages_skipped']) or 'none'}.",
+    ]
+    if fc.get("outputs_changed"):
+        lines.append("- Outputs it rebuilt with other bytes than the committed `dvc.lock` "
+                     f"records: {', '.join(fc['outputs_changed'])}; every stage that reads them "
+                     "ran again.")
+    where = (f" (records made on {', '.join(full['cpu_models'])})"
+             if full.get("cpu_models") else "")
+    lines.append(f"- Forced full run (`dvc repro --force report`, each stage's last recorded "
+                 f"duration{where}): {full['default_pipeline_s'] / 60:.0f} min; with the long "
+                 f"studies ({', '.join(full['studies']) or 'none'}): "
+                 f"{full['total_s'] / 60:.0f} min.")
+    return "\n".join(lines) + "\n"
 
 
 def scale(m: Mapping[str, Any]) -> str:
@@ -507,7 +536,8 @@ RENDERERS = {"comparison_verdict": comparison_verdict, "corpus": corpus, "headli
              "detect_png": detect_png, "label_efficiency": label_efficiency,
              "label_verdict": label_verdict, "machine": machine, "results": results,
              "attacks": attacks, "shortcuts": shortcuts, "cost": cost, "energy": energy,
-             "ablation": ablation, "explain": explain, "model": model, "data": data,
+             "ablation": ablation, "ablation_verdict": ablation_verdict, "explain": explain,
+             "model": model, "data": data,
              "crosseval": crosseval, "conditions": conditions, "scale": scale}
 
 
