@@ -22,10 +22,9 @@ apt-lists:
 	@ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -q || \
 		echo "make: apt-get update failed: run it as root, or set data.source: synthetic" >&2
 
-# Every stage the report reads (the default pipeline). The per-seed training and the
-# label-efficiency study have committed outputs, so a fresh clone whose features reproduce byte
-# for byte skips them; the LA-scale memory study and the ablation run on request
-# (`dvc repro scale`, `dvc repro ablate`).
+# Every stage the report reads (the default pipeline). The per-seed training has committed
+# outputs, so a fresh clone whose features reproduce byte for byte skips it; the long studies
+# run on request (`dvc repro label_efficiency`, `dvc repro ablate`, `dvc repro scale`).
 repro: install apt-lists
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro report
 

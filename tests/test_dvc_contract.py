@@ -17,7 +17,7 @@ SRC = ROOT / "src"
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 DVC = DVC_YAML["stages"]
 # Long studies: `make repro` (dvc repro report) leaves them out, so the report must not read them.
-STUDIES = {"scale", "ablate"}
+STUDIES = {"scale", "ablate", "label_efficiency"}
 # Keys every stage reads through spectcontra.stage.run_stage.
 RUNNER_KEYS = {"common.threads", "common.seed"}
 CFG_ACCESS = re.compile(r"\bcfg\.(\w+)(?:\.(\w+))?")

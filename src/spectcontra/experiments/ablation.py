@@ -19,13 +19,11 @@ from tqdm import tqdm
 
 from spectcontra.config import Config, PretrainConfig, with_overrides
 from spectcontra.conventions import BONAFIDE
-from spectcontra.data.protocol import read_protocol
 from spectcontra.evaluation.metrics import cllr, compute_eer, min_dcf, roc_auc
 from spectcontra.experiments.label_efficiency import cluster_bootstrap_eer
-from spectcontra.experiments.seeds import seed_dir
+from spectcontra.experiments.seeds import seed_dir, whole_file_scored
 from spectcontra.experiments.stats import CI_LEVEL, REFERENCE, summarise
 from spectcontra.features.store import FeatureStoreError, load_split
-from spectcontra.inference.whole_file import whole_file_logits
 from spectcontra.models.checkpoint import load_encoder
 from spectcontra.models.detector import SpoofDetector
 from spectcontra.models.encoder import SpectralEncoder
@@ -34,7 +32,6 @@ from spectcontra.training.recipe import (
     Features,
     Scored,
     calibrate_and_score,
-    calibrate_logits,
     load_features,
     run_finetune,
     run_pretrain,
@@ -109,16 +106,6 @@ class Audio:
 
     raw_dir: Path
     protocol: Path
-
-
-def whole_file_scored(detector: nn.Module, feats: Features, raw_dir: Path, protocol: Path,
-                      calibration: str) -> Scored:
-    """Dev and eval files scored whole, as ``spectcontra detect`` and the finetune stage score
-    them, then calibrated and thresholded on dev alone."""
-    logits = whole_file_logits(detector, feats.settings,
-                               {"dev": feats.dev.index, "eval": feats.eval.index},
-                               read_protocol(protocol), raw_dir)
-    return calibrate_logits(logits["dev"], logits["eval"], feats, calibration)
 
 
 def _sizes(cfg: Config) -> dict[str, int] | None:

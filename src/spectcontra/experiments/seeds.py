@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from spectcontra.config import FinetuneConfig, PretrainConfig
@@ -30,6 +31,8 @@ from spectcontra.io_utils import atomic_path
 from spectcontra.models.checkpoint import load_encoder, save_checkpoint, save_encoder
 from spectcontra.profiling.measure import parameter_count
 from spectcontra.training.recipe import (
+    Features,
+    Scored,
     calibrate_logits,
     checkpoint_extra,
     load_features,
@@ -95,15 +98,22 @@ def pretrain_seeds(pre: PretrainConfig, workers: int, features: Path, out_dir: P
     return history
 
 
+def whole_file_scored(detector: nn.Module, feats: Features, raw_dir: Path, protocol: Path,
+                      calibration: str) -> Scored:
+    """Dev and eval files scored whole, as ``spectcontra detect`` scores them, then calibrated
+    and thresholded on dev alone."""
+    logits = whole_file_logits(detector, feats.settings,
+                               {"dev": feats.dev.index, "eval": feats.eval.index},
+                               read_protocol(protocol), raw_dir)
+    return calibrate_logits(logits["dev"], logits["eval"], feats, calibration)
+
+
 def _finetune_one(pre: PretrainConfig, ft: FinetuneConfig, features: Path, raw_dir: Path,
                   protocol_path: Path, encoders: Path, out_dir: Path, seed: int) -> dict[str, Any]:
     feats = load_features(features, pre.views, with_aug=ft.augment.signal_effects)
     encoder = load_encoder(seed_dir(encoders, seed) / "encoder.pt")
     detector, history = run_finetune(encoder, feats, ft, seed)
-    logits = whole_file_logits(detector, feats.settings,
-                               {"dev": feats.dev.index, "eval": feats.eval.index},
-                               read_protocol(protocol_path), raw_dir)
-    scored = calibrate_logits(logits["dev"], logits["eval"], feats, ft.calibration)
+    scored = whole_file_scored(detector, feats, raw_dir, protocol_path, ft.calibration)
     here = seed_dir(out_dir, seed)
     save_checkpoint(here / "detector.pt", detector,
                     checkpoint_extra(feats, scored, pre, ft) | {"seed": seed})

@@ -91,9 +91,9 @@ def calibrate_logits(dev_logits: np.ndarray, eval_logits: np.ndarray, feats: Fea
 
 
 def calibrate_and_score(detector: SpoofDetector, feats: Features, method: str) -> Scored:
-    """Calibrated scores of the stored feature crops (one crop per utterance): the fast path the
-    ablation uses. Published dev/eval scores use whole files instead (``calibrate_logits`` on
-    ``Detector.file_logits``)."""
+    """Calibrated scores of the stored feature crops (one crop per utterance), for runs that have
+    no audio folder (tests on tiny feature stores). Published dev/eval scores, and the ablation's,
+    score whole files instead (``experiments.seeds.whole_file_scored``)."""
     return calibrate_logits(score(detector, feats.dev.views), score(detector, feats.eval.views),
                             feats, method)
 
