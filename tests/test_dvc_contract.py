@@ -195,3 +195,38 @@ def _upstream(name: str) -> set[str]:
 def test_make_repro_runs_every_stage_but_the_long_studies() -> None:
     assert "dvc repro report" in (ROOT / "Makefile").read_text()
     assert _upstream("report") == set(DVC) - STUDIES - {"report"}
+
+
+# Stages whose outputs every later stage reads: a fresh clone skips the training only if these
+# reproduce the committed dvc.lock byte for byte, whatever vector units its CPU has.
+CORPUS_STAGES = ("download", "preprocess")
+PINS = ("NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE", "ATEN_CPU_CAPABILITY", "MKL_CBWR",
+        "ONEDNN_MAX_CPU_ISA")
+
+
+def _simd_pin() -> str:
+    (pin,) = [v["simd_pin"] for v in DVC_YAML.get("vars", []) if "simd_pin" in v]
+    return pin
+
+
+@pytest.mark.parametrize("name", CORPUS_STAGES)
+def test_corpus_stages_pin_kernel_dispatch(name: str) -> None:
+    assert DVC[name]["cmd"].startswith("${simd_pin} python -m "), name
+    pin = _simd_pin()
+    assert pin.startswith("env ") and all(f"{key}=" in pin for key in PINS), pin
+
+
+def test_the_pin_keeps_numpy_and_torch_off_avx512() -> None:
+    """Run under the pin, NumPy dispatches to no kernel above X86_V3 (AVX2) and PyTorch to AVX2
+    at most, on any CPU (on one without AVX-512 this holds anyway)."""
+    import shlex
+    import subprocess
+    import sys
+    env_args = shlex.split(_simd_pin())[1:]
+    probe = ("import torch; from numpy._core._multiarray_umath import __cpu_features__ as f, "
+             "__cpu_dispatch__ as d; print(sorted(k for k in d if f[k] and k != 'X86_V3')); "
+             "print(torch.backends.cpu.get_cpu_capability())")
+    out = subprocess.run(["env", *env_args, sys.executable, "-c", probe], capture_output=True,
+                         text=True, check=True).stdout.split("\n")
+    assert out[0] == "[]", out
+    assert out[1] in {"AVX2", "DEFAULT", "NO AVX"}, out

@@ -79,21 +79,25 @@ def test_changed_outputs_name_what_the_clone_rebuilt_with_other_bytes():
 
 def test_record_carries_the_changed_outputs_and_the_forced_runs_machines(tmp_path):
     clone = _energy(tmp_path / "clone", download=1.0, preprocess=1.0)
-    rec = summarise(1.0, 2.0, LOG, clone, {"download": 1.0}, "abc", ["data/raw"], ["cpu A"])
+    rec = summarise(1.0, 2.0, LOG, clone, {"download": 1.0, "ablate": 5.0}, "abc", ["data/raw"],
+                    {"download": "cpu A", "ablate": "cpu B"})
     assert rec["fresh_clone"]["outputs_changed"] == ["data/raw"]
     assert rec["forced_full_run"]["cpu_models"] == ["cpu A"]
+    assert rec["forced_full_run"]["studies_cpu_models"] == ["cpu B"]
     assert set(rec["machine"]) >= {"cpu_model", "cores", "simd", "python"}
 
 
 def test_readme_block_names_the_rebuilt_outputs_and_a_cross_cpu_record(tmp_path):
     from spectcontra.reporting.render import pipeline
     clone = _energy(tmp_path / "clone", download=100.0, preprocess=20.0)
-    forced = {"download": 110.0, "preprocess": 21.0, "pretrain": 900.0}
-    same = summarise(60.0, 130.0, LOG, clone, forced, "abc1234", [], ["cpu A"])
-    other = summarise(60.0, 3000.0, LOG, clone, forced, "def5678", ["data/raw"], ["cpu A"])
+    forced = {"download": 110.0, "preprocess": 21.0, "pretrain": 900.0, "ablate": 50.0}
+    machines = {"download": "cpu A", "preprocess": "cpu A", "pretrain": "cpu A", "ablate": "cpu B"}
+    same = summarise(60.0, 130.0, LOG, clone, forced, "abc1234", [], machines)
+    other = summarise(60.0, 3000.0, LOG, clone, forced, "def5678", ["data/raw"], machines)
     text = pipeline({"pipeline": same})
     assert "commit `abc1234`" in text and "within the 20 min budget" in text
-    assert "records made on cpu A" in text and "other bytes" not in text
+    assert "records made on cpu A)" in text and "other bytes" not in text
+    assert "studies (ablate, records made on cpu B)" in text
     text = pipeline({"pipeline": same, "pipeline_cross_cpu": other})
     assert "commit `def5678`" in text and "**over** the 20 min budget" in text
     assert "Outputs it rebuilt with other bytes than the committed `dvc.lock` records: data/raw" in text

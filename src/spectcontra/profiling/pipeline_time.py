@@ -87,12 +87,14 @@ def changed_outputs(before: str, after: str) -> list[str]:
 def summarise(install_s: float, repro_s: float, log: str, clone_energy: Path,
               forced: Mapping[str, float], commit: str,
               outputs_changed: list[str] | None = None,
-              forced_machines: list[str] | None = None) -> dict[str, Any]:
-    """The metrics/pipeline.json record of one timed fresh-clone run."""
+              forced_machines: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The metrics/pipeline.json record of one timed fresh-clone run. ``forced_machines`` maps
+    each stage to the CPU model its last recorded run was made on."""
     ran, skipped = stages_from_log(log)
     per_stage = stage_seconds(clone_energy, ran)
     default = set(ran) | set(skipped)  # what `make repro` (dvc repro report) covers
     total = install_s + repro_s
+    machines = dict(forced_machines or {})
     return {
         "commit": commit,
         "machine": machine(),
@@ -113,7 +115,9 @@ def summarise(install_s: float, repro_s: float, log: str, clone_energy: Path,
             "default_pipeline_s": round(sum(v for s, v in forced.items() if s in default), 1),
             "studies": sorted(set(forced) - default),
             "total_s": round(sum(forced.values()), 1),
-            "cpu_models": forced_machines or [],  # where those records were made
+            # where those records were made: the default pipeline's, then the studies'
+            "cpu_models": sorted({m for s, m in machines.items() if s in default}),
+            "studies_cpu_models": sorted({m for s, m in machines.items() if s not in default}),
         },
     }
 
@@ -154,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     energy = repo / "metrics" / "energy"
     records = sorted(energy.glob("*.json"))
     forced = stage_seconds(energy, [p.stem for p in records])
-    machines = sorted({json.loads(p.read_text()).get("cpu_model", "?") for p in records})
+    machines = {p.stem: json.loads(p.read_text()).get("cpu_model", "?") for p in records}
     record = summarise(install_s, repro_s, out, clone / "metrics" / "energy", forced, commit,
                        changed_outputs(lock_before, (clone / "dvc.lock").read_text()), machines)
     write_json_atomic(args.out, record)

@@ -368,9 +368,11 @@ def _pipeline_record(p: Mapping[str, Any]) -> str:
                      "ran again.")
     where = (f" (records made on {', '.join(full['cpu_models'])})"
              if full.get("cpu_models") else "")
+    studies_where = (f", records made on {', '.join(full['studies_cpu_models'])}"
+                     if full.get("studies_cpu_models") else "")
     lines.append(f"- Forced full run (`dvc repro --force report`, each stage's last recorded "
                  f"duration{where}): {full['default_pipeline_s'] / 60:.0f} min; with the long "
-                 f"studies ({', '.join(full['studies']) or 'none'}): "
+                 f"studies ({', '.join(full['studies']) or 'none'}{studies_where}): "
                  f"{full['total_s'] / 60:.0f} min.")
     return "\n".join(lines) + "\n"
 
