@@ -103,3 +103,13 @@ def test_readme_block_names_the_rebuilt_outputs_and_a_cross_cpu_record(tmp_path)
     assert "Outputs it rebuilt with other bytes than the committed `dvc.lock` records: data/raw" in text
     old = {**same, "machine": {"cpu_model": "x", "cores": 2, "python": "3.11"}}  # no simd field
     assert "2 cores (x)" in pipeline({"pipeline": old})
+
+
+def test_readme_block_tells_timing_records_from_rebuilt_data(tmp_path):
+    from spectcontra.reporting.render import pipeline
+    clone = _energy(tmp_path / "clone", download=100.0, preprocess=20.0)
+    rec = summarise(60.0, 130.0, LOG, clone, {"download": 110.0}, "abc1234",
+                    ["MODEL_CARD.md", "metrics/energy/download.json"], {"download": "cpu A"})
+    text = pipeline({"pipeline": rec})
+    assert "rebuilt with other bytes" not in text
+    assert "only because they hold timings" in text and "metrics/energy/download.json" in text

@@ -362,10 +362,16 @@ def _pipeline_record(p: Mapping[str, Any]) -> str:
         f"- Stages it skipped, because their inputs reproduced byte for byte and their outputs "
         f"are committed: {', '.join(fc['stages_skipped']) or 'none'}.",
     ]
-    if fc.get("outputs_changed"):
+    changed = fc.get("outputs_changed") or []
+    # timing records differ on every run, and the model card renders them
+    timing = [o for o in changed if o.startswith("metrics/energy/") or o == "MODEL_CARD.md"]
+    other = [o for o in changed if o not in timing]
+    if other:
         lines.append("- Outputs it rebuilt with other bytes than the committed `dvc.lock` "
-                     f"records: {', '.join(fc['outputs_changed'])}; every stage that reads them "
-                     "ran again.")
+                     f"records: {', '.join(other)}; every stage that reads them ran again.")
+    if timing:
+        lines.append("- Outputs that differ only because they hold timings (the energy records "
+                     f"and the model card that renders them): {', '.join(timing)}.")
     where = (f" (records made on {', '.join(full['cpu_models'])})"
              if full.get("cpu_models") else "")
     studies_where = (f", records made on {', '.join(full['studies_cpu_models'])}"
