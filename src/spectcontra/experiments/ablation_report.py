@@ -34,7 +34,7 @@ def plot_ablation(runs: pd.DataFrame, summary: Summary, path: str | Path) -> Non
     mean = np.array([summary[n]["eer_mean"] for n in names]) * 100
     low = np.array([_or_nan(summary[n]["eer_ci_low"]) for n in names]) * 100
     high = np.array([_or_nan(summary[n]["eer_ci_high"]) for n in names]) * 100
-    fig = Figure(figsize=(7.2, 1.4 + 0.42 * len(names)), dpi=DPI)
+    fig = Figure(figsize=(7.2, 1.6 + 0.42 * len(names)), dpi=DPI, layout="constrained")
     ax = fig.subplots()
     colours = [METHOD_COLOUR if n == REFERENCE else OTHER_COLOUR for n in names]
     ax.barh(y, mean, color=colours, alpha=0.75, height=0.7)
@@ -59,9 +59,9 @@ def plot_ablation(runs: pd.DataFrame, summary: Summary, path: str | Path) -> Non
     n_seeds = max(int(summary[n]["n_seeds"]) for n in names)
     ax.set_title(f"Ablation: mean eval EER over {n_seeds} seeds")
     ax.grid(True, axis="x", alpha=0.3)
-    # below the axes, where it cannot hide a bar or an error bar
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize="small")
-    fig.tight_layout()
+    # below the axis label (the constrained layout makes room), where it hides no bar
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize="small")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
 
