@@ -71,6 +71,13 @@ extension: install web/node_modules/.package-lock.json $(WEB_MODEL)
 	$(BIN)/python -m web.build extension --model $(WEB_MODEL) --out web/build/extension \
 		--zip web/build/spectcontra-extension.zip
 
+# Where a fine-tuning step's time goes (torch threads x memory allocator, and one epoch on the
+# real features): metrics/train_step.json, a timing file. Uncontended, after the pipeline ran.
+.PHONY: time-train-step
+time-train-step: install
+	$(BIN)/python -m spectcontra.profiling.train_step --params params.yaml --features data/features \
+		--out metrics/train_step.json
+
 # Time a fresh clone's `make repro` (uncontended: run nothing else meanwhile) and write
 # metrics/pipeline.json with per-stage seconds and the forced full run's.
 .PHONY: time-repro

@@ -16,9 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # in test_pipeline_e2e.py checks on all of them. metrics/energy/<stage>.json is each stage's
 # timing record; metrics/profile.json is the latency/memory benchmark; metrics/scale.json the
 # peak memory and time of preprocess and fine-tuning at ASVspoof 2019 LA size; metrics/pipeline.json
-# (written by `make time-repro`, outside the DAG) the time of a fresh clone's `make repro`.
+# (written by `make time-repro`, outside the DAG) the time of a fresh clone's `make repro`;
+# metrics/train_step.json (`make time-train-step`, outside the DAG) a training step's costs.
 TIMING_FILES = ("metrics/energy/", "metrics/profile.json", "metrics/scale.json",
-                "metrics/pipeline.json", "metrics/pipeline_cross_cpu.json")
+                "metrics/pipeline.json", "metrics/pipeline_cross_cpu.json",
+                "metrics/train_step.json")
 
 
 def is_timing_file(rel: str) -> bool:

@@ -171,7 +171,7 @@ def test_wall_clock_seconds_go_to_the_timings_not_the_results(ablated) -> None:
 def test_tasks_group_variants_by_pretrain_config() -> None:
     configs = variant_configs(load_config(ROOT / "params.yaml"))
     units = tasks(configs, (1, 2))
-    shared = ("full_method", "partial", "frozen_logreg")
+    shared = ("full_method", "partial", "frozen_logreg", "linear_head")
     assert units[:2] == [(1, shared), (2, shared)]  # the largest units go first
     assert (1, ("supervised_only", "capacity_control")) in units
     assert sorted(n for seed, names in units if seed == 1 for n in names) == sorted(configs)
@@ -235,6 +235,7 @@ AUG_KEYS = {f"pretrain.augment.{k}" for k in
     ("frozen_logreg", {"finetune.strategy"}, lambda c: c.finetune.strategy == "logreg"),
     ("capacity_control", {"pretrain.contrastive_weight", "finetune.epochs", "finetune.patience"},
      lambda c: c.pretrain.contrastive_weight == 0 and c.finetune.strategy == "full"),
+    ("linear_head", {"finetune.head"}, lambda c: c.finetune.head == "linear"),
 ])
 def test_each_default_variant_changes_only_what_it_ablates(name, changed, check) -> None:
     configs = variant_configs(

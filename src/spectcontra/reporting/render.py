@@ -383,6 +383,27 @@ def _pipeline_record(p: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def train_step(m: Mapping[str, Any]) -> str:
+    """Where a fine-tuning step's time goes, per threads x allocator (metrics/train_step.json,
+    written on request by ``python -m spectcontra.profiling.train_step``)."""
+    ts = _need(m, "train_step")
+    rows = list(ts["settings"].values())
+    epoch = all("epoch_s" in r for r in rows)
+    head = ("| torch threads | allocator | ms per step | of which system (kernel) ms | minor page "
+            "faults per step | float16 -> float32 ms per batch |"
+            + (" one fine-tuning epoch s (system s) |" if epoch else ""))
+    lines = [head, "|---" * (7 if epoch else 6) + "|"]
+    for r in sorted(rows, key=lambda r: (r["threads"], r["allocator"])):
+        line = (f"| {r['threads']} | {r['allocator']} | {r['ms_per_step']:.0f} "
+                f"| {r['system_ms_per_step']:.0f} | {r['minor_faults_per_step']:,.0f} "
+                f"| {r['float16_to_float32_ms_per_batch']:.1f} |")
+        lines.append(line + (f" {r['epoch_s']:.1f} ({r['epoch_system_s']:.1f}) |" if epoch else ""))
+    r0 = rows[0]
+    return ("\n".join(lines) + f"\n\nBatch {r0['batch_size']} x {len(r0['views'])} views x "
+            f"{r0['frames']} frames, {ts['steps']} timed steps after {ts['warmup']} warm-up steps,"
+            f" on {_machine_name(ts['machine'])}.\n")
+
+
 def scale(m: Mapping[str, Any]) -> str:
     """Peak memory of preprocess and fine-tuning at ASVspoof 2019 LA size (metrics/scale.json)."""
     sc = _need(m, "scale")
@@ -546,7 +567,8 @@ RENDERERS = {"comparison_verdict": comparison_verdict, "corpus": corpus, "headli
              "attacks": attacks, "shortcuts": shortcuts, "cost": cost, "energy": energy,
              "ablation": ablation, "ablation_verdict": ablation_verdict, "explain": explain,
              "model": model, "data": data,
-             "crosseval": crosseval, "conditions": conditions, "scale": scale}
+             "crosseval": crosseval, "conditions": conditions, "scale": scale,
+             "train_step": train_step}
 
 
 def render_blocks(text: str, m: Mapping[str, Any]) -> str:
