@@ -1,7 +1,8 @@
 """What one fine-tuning step of the deployed detector costs on this CPU, and what the memory
 allocator takes of it.
 
-One child process per setting (torch threads x allocator) times optimiser steps at the params'
+One child process per setting and repeat (torch threads x allocator, repeated in rounds;
+medians kept, every run's time too) times optimiser steps at the params'
 batch size and crop length, on random inputs (the arithmetic does not depend on the values),
 and counts the minor page faults the steps cause. With its defaults glibc hands freed memory
 at the top of the heap back to the kernel and maps large blocks afresh, so the activations of
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -38,6 +40,7 @@ ALLOCATORS: dict[str, dict[str, str]] = {
     },
 }
 ALLOCATOR_KEYS = sorted({k for env in ALLOCATORS.values() for k in env})
+TIMED = ("ms_per_step", "epoch_s")  # the timings whose every run the record keeps
 
 
 def _epoch(params: Path, features: Path) -> dict[str, Any]:
@@ -140,6 +143,23 @@ def measure(params: Path, threads: int, allocator: str, steps: int, warmup: int,
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of every number over repeated runs of one setting, and the per-run values
+    of the timings (``<key>_runs``) to show their spread."""
+    out: dict[str, Any] = {}
+    for key, value in runs[0].items():
+        values = [r[key] for r in runs]
+        if all(v == value for v in values):  # a setting (batch size, frames...), not a timing
+            out[key] = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = statistics.median(float(v) for v in values)
+        else:
+            raise ValueError(f"{key!r} differs between runs of one setting: {values}")
+        if key in TIMED:
+            out[f"{key}_runs"] = [float(v) for v in values]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m spectcontra.profiling.train_step",
                                 description=__doc__,
@@ -150,14 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--allocators", nargs="+", default=list(ALLOCATORS), choices=list(ALLOCATORS))
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3, help="runs of every setting (medians kept)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="default: finetune.batch_size of the params")
     p.add_argument("--features", type=Path, default=None,
                    help="a feature store (data/features): also time one fine-tuning epoch on it")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.steps < 1 or args.warmup < 0 or min(args.threads) < 1:
-        p.error("--steps and --threads must be >= 1 and --warmup >= 0")
+    if args.steps < 1 or args.repeats < 1 or args.warmup < 0 or min(args.threads) < 1:
+        p.error("--steps, --repeats and --threads must be >= 1 and --warmup >= 0")
     if args.child:
         print(json.dumps(_child(args.params, args.threads[0], args.steps, args.warmup,
                                 args.batch_size, args.features)))
@@ -170,12 +191,16 @@ def main(argv: list[str] | None = None) -> int:
     from spectcontra.profiling.pipeline_time import machine
 
     batch = args.batch_size or load_config(args.params).finetune.batch_size
-    settings = {f"{alloc}_threads{t}": {"allocator": alloc, "threads": t,
-                                        **measure(args.params, t, alloc, args.steps,
-                                                  args.warmup, batch, args.features)}
-                for t in args.threads for alloc in args.allocators}
+    runs: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for _ in range(args.repeats):  # rounds, so a slow spell of the machine hits every setting
+        for t in args.threads:
+            for alloc in args.allocators:
+                runs.setdefault((t, alloc), []).append(
+                    measure(args.params, t, alloc, args.steps, args.warmup, batch, args.features))
+    settings = {f"{alloc}_threads{t}": {"allocator": alloc, "threads": t, **summarise(rs)}
+                for (t, alloc), rs in runs.items()}
     record = {"machine": machine(), "steps": args.steps, "warmup": args.warmup,
-              "allocator_env": ALLOCATORS, "settings": settings}
+              "repeats": args.repeats, "allocator_env": ALLOCATORS, "settings": settings}
     write_json_atomic(args.out, record)
     for name, s in settings.items():
         epoch = (f"; one epoch {s['epoch_s']:.1f} s (system {s['epoch_system_s']:.1f} s)"

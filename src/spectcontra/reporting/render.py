@@ -391,17 +391,25 @@ def train_step(m: Mapping[str, Any]) -> str:
     epoch = all("epoch_s" in r for r in rows)
     head = ("| torch threads | allocator | ms per step | of which system (kernel) ms | minor page "
             "faults per step | float16 -> float32 ms per batch |"
-            + (" one fine-tuning epoch s (system s) |" if epoch else ""))
+            + (" one fine-tuning epoch s |" if epoch else ""))
     lines = [head, "|---" * (7 if epoch else 6) + "|"]
+    def spread(r: Mapping[str, Any], key: str, fmt: str) -> str:
+        runs = r.get(f"{key}_runs", [])
+        return (f"{r[key]:{fmt}}" if len(runs) < 2
+                else f"{r[key]:{fmt}} ({min(runs):{fmt}}-{max(runs):{fmt}})")
+
     for r in sorted(rows, key=lambda r: (r["threads"], r["allocator"])):
-        line = (f"| {r['threads']} | {r['allocator']} | {r['ms_per_step']:.0f} "
+        line = (f"| {r['threads']} | {r['allocator']} | {spread(r, 'ms_per_step', '.0f')} "
                 f"| {r['system_ms_per_step']:.0f} | {r['minor_faults_per_step']:,.0f} "
                 f"| {r['float16_to_float32_ms_per_batch']:.1f} |")
-        lines.append(line + (f" {r['epoch_s']:.1f} ({r['epoch_system_s']:.1f}) |" if epoch else ""))
-    r0 = rows[0]
+        lines.append(line + (f" {spread(r, 'epoch_s', '.1f')}, system "
+                             f"{r['epoch_system_s']:.1f} |" if epoch else ""))
+    r0, repeats = rows[0], ts.get("repeats", 1)
+    runs = (f"medians of {repeats} runs per setting (in brackets: the fastest and slowest run)"
+            if repeats > 1 else "one run per setting")
     return ("\n".join(lines) + f"\n\nBatch {r0['batch_size']} x {len(r0['views'])} views x "
-            f"{r0['frames']} frames, {ts['steps']} timed steps after {ts['warmup']} warm-up steps,"
-            f" on {_machine_name(ts['machine'])}.\n")
+            f"{r0['frames']} frames, {ts['steps']} timed steps after {ts['warmup']} warm-up steps;"
+            f" {runs}; on {_machine_name(ts['machine'])}.\n")
 
 
 def scale(m: Mapping[str, Any]) -> str:
