@@ -26,6 +26,23 @@ TIMING_FILES = ("metrics/energy/", "metrics/profile.json", "metrics/scale.json",
 def is_timing_file(rel: str) -> bool:
     return rel.startswith(TIMING_FILES)
 
+
+def expand_foreach(stages: dict, params: dict) -> dict[str, dict]:
+    """dvc.yaml's stages with every ``foreach`` stage resolved into its instances
+    (``name@key``, ``${key}`` substituted), as DVC resolves them from ``params``."""
+    out: dict[str, dict] = {}
+    for name, body in stages.items():
+        if "foreach" not in body:
+            out[name] = body
+            continue
+        items = params
+        for part in body["foreach"].removeprefix("${").removesuffix("}").split("."):
+            items = items[part]
+        text = yaml.safe_dump(body["do"])
+        for key in items:
+            out[f"{name}@{key}"] = yaml.safe_load(text.replace("${key}", key))
+    return out
+
 torch.set_num_threads(1)
 
 

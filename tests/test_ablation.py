@@ -17,6 +17,7 @@ import torch
 import spectcontra.experiments.ablation as ablation
 import spectcontra.stage as stage_runner
 from spectcontra.config import VIEWS, Config, load_config, with_overrides
+from spectcontra.errors import InputError
 from spectcontra.experiments.ablation import (
     parameter_counts,
     reusable_encoder,
@@ -29,6 +30,7 @@ from spectcontra.experiments.stats import METRICS, REFERENCE, summarise, t_inter
 from spectcontra.features.store import AUG, INDEX_COLUMNS, array_path, index_path
 from spectcontra.io_utils import write_json_atomic
 from stages import ablate as ablate_stage
+from stages import ablate_variant as ablate_variant_stage
 from tests.conftest import ROOT
 
 torch.set_num_threads(1)
@@ -279,8 +281,8 @@ def test_report_table_and_figure(ablated, tmp_path: Path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_stage_writes_metrics_runs_and_plot(store: Path, tmp_path: Path, params_raw: dict,
-                                            write_params, monkeypatch) -> None:
+def test_stages_write_one_record_per_variant_then_metrics_runs_and_plot(
+        store: Path, tmp_path: Path, params_raw: dict, write_params, monkeypatch, ablated) -> None:
     raw = params_raw
     raw["common"]["threads"] = 1
     for key, value in TINY.items():
@@ -289,6 +291,7 @@ def test_stage_writes_metrics_runs_and_plot(store: Path, tmp_path: Path, params_
         for part in parents:
             node = node[part]
         node[leaf] = value
+    params = write_params(raw)
     timings: dict[str, Any] = {}
     monkeypatch.setattr(stage_runner, "track_energy",
                         lambda stage, path: contextlib.nullcontext(timings))  # CodeCarbon is slow
@@ -301,19 +304,67 @@ def test_stage_writes_metrics_runs_and_plot(store: Path, tmp_path: Path, params_
         return ablation.calibrate_and_score(detector, feats, method)
 
     monkeypatch.setattr(ablation, "whole_file_scored", whole_file_scored)
+    records = tmp_path / "records"
+    for name in TINY_VARIANTS:
+        argv = ["--params", str(params), "--variant", name, "--features", str(store),
+                "--raw-dir", str(tmp_path / "raw"), "--protocol", str(tmp_path / "protocol.csv"),
+                "--encoders", str(tmp_path / "no_encoders"), "--out", str(records / f"{name}.json"),
+                "--energy", str(tmp_path / "energy.json")]
+        assert ablate_variant_stage.main(argv) == 0
+        assert set(timings["seconds_mean"]) == {name}  # the timing record's share
+    assert whole == [(tmp_path / "raw", tmp_path / "protocol.csv")] * (len(TINY_VARIANTS) * len(SEEDS))
+    record = json.loads((records / f"{REFERENCE}.json").read_text())
+    assert [r["seed"] for r in record["runs"]] == list(SEEDS)
+    assert all(len(r["scores"]) == SMALL["eval"] and "seconds" not in r for r in record["runs"])
+
     out = {k: tmp_path / name for k, name in
            (("metrics", "ablation.json"), ("runs", "runs.csv"), ("plot", "ablation.png"))}
-    argv = ["--params", str(write_params(raw)), "--features", str(store),
-            "--raw-dir", str(tmp_path / "raw"), "--protocol", str(tmp_path / "protocol.csv"),
-            "--encoders", str(tmp_path / "no_encoders"), "--energy", str(tmp_path / "energy.json")]
+    argv = ["--params", str(params), "--runs-dir", str(records), "--features", str(store),
+            "--energy", str(tmp_path / "energy.json")]
     argv += [a for k, path in out.items() for a in (f"--{k}", str(path))]
     assert ablate_stage.main(argv) == 0
-    assert whole == [(tmp_path / "raw", tmp_path / "protocol.csv")] * (len(TINY_VARIANTS) * len(SEEDS))
     summary = json.loads(out["metrics"].read_text())
     assert sorted(summary, key=lambda v: summary[v]["order"]) == list(TINY_VARIANTS)
-    assert len(pd.read_csv(out["runs"])) == len(TINY_VARIANTS) * len(SEEDS)
+    runs = pd.read_csv(out["runs"])
+    assert len(runs) == len(TINY_VARIANTS) * len(SEEDS)
     assert out["plot"].read_bytes()[:4] == b"\x89PNG"
-    assert set(timings["seconds_mean"]) == set(TINY_VARIANTS)  # the timing record's share
+    # one variant per stage gives what the one-call study gives (which shares pretraining)
+    one_call_runs, one_call_summary, _, _ = ablated
+    assert json.loads(json.dumps(one_call_summary)) == summary
+    # (pretrain_cached says how a run was computed: shared within a one-call unit, or not)
+    pd.testing.assert_frame_equal(runs.drop(columns="pretrain_cached"),
+                                  one_call_runs.drop(columns="pretrain_cached"), check_dtype=False)
+
+
+def test_summary_stage_refuses_a_missing_or_stale_record(store: Path, tmp_path: Path) -> None:
+    cfg = tiny_config()
+    rows = ablation.run_variant(cfg, REFERENCE, store)
+    records = tmp_path / "records"
+    write_json_atomic(records / f"{REFERENCE}.json", ablation.variant_record(cfg, REFERENCE, rows))
+    # a variant that has not run is named
+    with pytest.raises(InputError, match=r"head_linear\.json is missing"):
+        ablation.read_variant_records(cfg, records)
+    only_ref = with_overrides(cfg, {"ablate.variants": {REFERENCE: {}}})
+    assert len(ablation.read_variant_records(only_ref, records)) == len(SEEDS)
+    # a record written under other params is refused, whatever changed
+    for change in ({"finetune.epochs": 1}, {"ablate.seeds": [1]}, {"pretrain.temperature": 0.5},
+                   {"ablate.variants": {REFERENCE: {"finetune.head": "linear"}}}):
+        with pytest.raises(InputError, match="written under other params"):
+            ablation.read_variant_records(with_overrides(only_ref, change), records)
+    # the number of threads does not change results, so it does not make a record stale
+    ablation.read_variant_records(with_overrides(only_ref, {"common.threads": 2}), records)
+    # records of variants no longer in the params are ignored; a corrupt one is named
+    record = json.loads((records / f"{REFERENCE}.json").read_text())
+    record["runs"][0]["scores"].pop()
+    (records / f"{REFERENCE}.json").write_text(json.dumps(record))
+    with pytest.raises(InputError, match=r"full_method\.json is not a variant record: a run "
+                                         r"holds another number of eval scores"):
+        ablation.read_variant_records(only_ref, records)
+    (records / f"{REFERENCE}.json").write_text("{not json")
+    with pytest.raises(InputError, match=r"full_method\.json is not a variant record"):
+        ablation.read_variant_records(only_ref, records)
+    with pytest.raises(InputError, match="no variant 'nope'"):
+        ablation.run_variant(cfg, "nope", store)
 
 
 def test_holm_adjusts_step_down_in_input_order() -> None:

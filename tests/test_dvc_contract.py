@@ -10,14 +10,37 @@ import pytest
 import yaml
 
 from spectcontra.config import load_config
-from tests.conftest import is_timing_file
+from tests.conftest import expand_foreach, is_timing_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-DVC = DVC_YAML["stages"]
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+DVC = expand_foreach(DVC_YAML["stages"], PARAMS)
 # Long studies: `make repro` (dvc repro report) leaves them out, so the report must not read them.
-STUDIES = {"scale", "ablate", "label_efficiency"}
+STUDIES = {"scale", "ablate", "label_efficiency"} | {n for n in DVC if "@" in n}
+
+
+def _script(name: str) -> str:
+    """The stage's module under stages/ (a foreach instance runs its stage's)."""
+    return name.split("@")[0]
+
+
+def _foreach_read(name: str, key: str) -> str:
+    """A foreach instance reads only its own item of the params it iterates over."""
+    if "@" not in name:
+        return key
+    base, item = name.split("@", 1)
+    ref = DVC_YAML["stages"][base]["foreach"].removeprefix("${").removesuffix("}")
+    return f"{ref}.{item}" if key == ref else key
+
+
+def test_foreach_stages_expand_to_one_instance_per_item() -> None:
+    variants = [n.split("@")[1] for n in DVC if n.startswith("ablate_variant@")]
+    assert variants == list(PARAMS["ablate"]["variants"])
+    assert "${key}" not in yaml.safe_dump(DVC[f"ablate_variant@{variants[0]}"])
 # Keys every stage reads through spectcontra.stage.run_stage.
 RUNNER_KEYS = {"common.threads", "common.seed"}
 CFG_ACCESS = re.compile(r"\bcfg\.(\w+)(?:\.(\w+))?")
@@ -93,10 +116,10 @@ def _key_covered(key: str, declared: set[str]) -> bool:
 @pytest.mark.parametrize("name", sorted(DVC))
 def test_stage_declares_the_code_it_runs(name: str) -> None:
     stage = DVC[name]
-    stage_file = ROOT / "stages" / f"{name}.py"
+    stage_file = ROOT / "stages" / f"{_script(name)}.py"
     # Run as a module: `python stages/x.py` would put stages/ first on sys.path, where
     # stages/profile.py shadows the standard library's `profile` (imported by torch).
-    assert f"python -m stages.{name} " in stage["cmd"], f"{name}: cmd does not run stages.{name}"
+    assert f"python -m stages.{_script(name)} " in stage["cmd"], f"{name}: cmd does not run its module"
     deps = [d for d in stage["deps"] if d.startswith(("stages/", "src/"))]
     needed = code_closure(stage_file) - EXEMPT
     missing = sorted(p.relative_to(ROOT).as_posix() for p in needed if not _covered(p, deps))
@@ -110,9 +133,10 @@ def test_stage_declares_the_code_it_runs(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(DVC))
 def test_stage_declares_exactly_the_params_it_reads(name: str) -> None:
-    source = (ROOT / "stages" / f"{name}.py").read_text()
+    source = (ROOT / "stages" / f"{_script(name)}.py").read_text()
     read = RUNNER_KEYS | {
-        f"{section}.{key}" if key else section for section, key in CFG_ACCESS.findall(source)
+        _foreach_read(name, f"{section}.{key}" if key else section)
+        for section, key in CFG_ACCESS.findall(source)
     }
     declared = _declared_params(DVC[name])
     unread = sorted(k for k in read if not _key_covered(k, declared))

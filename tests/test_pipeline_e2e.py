@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, is_timing_file
+from tests.conftest import ROOT, expand_foreach, is_timing_file
 
 BIN = Path(sys.executable).parent
 
@@ -91,13 +91,16 @@ def _output_hashes(repo: Path) -> dict[str, str]:
     return {out["path"]: out["md5"] for stage in lock.values() for out in stage.get("outs", [])}
 
 
-def _stages() -> list[str]:
-    return list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
+def _dvc_stages(repo: Path) -> dict[str, dict]:
+    """The repo's stages as DVC runs them: foreach stages expanded under its params."""
+    return expand_foreach(yaml.safe_load((repo / "dvc.yaml").read_text())["stages"],
+                          yaml.safe_load((repo / "params.yaml").read_text()))
 
 
 @pytest.mark.slow
 def test_every_stage_ran_and_wrote_its_outputs(repo: Path) -> None:
-    dvc = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    dvc = _dvc_stages(repo)
+    assert {"ablate_variant@full_method", "ablate_variant@supervised_only"} <= set(dvc)
     for name, stage in dvc.items():
         for group in ("outs", "metrics", "plots"):
             for item in stage.get(group, []):
@@ -145,7 +148,7 @@ def test_a_second_run_in_another_process_reproduces_every_output(repo: Path, tmp
     assert files == {p.relative_to(again).as_posix() for p in (again / "metrics").rglob("*")
                      if p.is_file()}
     timing = {rel for rel in files if is_timing_file(rel)}
-    assert timing == ({f"metrics/energy/{s}.json" for s in _stages()}
+    assert timing == ({f"metrics/energy/{s}.json" for s in _dvc_stages(repo)}
                       | {"metrics/profile.json", "metrics/scale.json"})
     results = sorted(files - timing)
     assert "metrics/eval.json" in results and "metrics/ablation.json" in results

@@ -98,6 +98,10 @@ def test_readme_block_names_the_rebuilt_outputs_and_a_cross_cpu_record(tmp_path)
     assert "commit `abc1234`" in text and "within the 20 min budget" in text
     assert "records made on cpu A)" in text and "other bytes" not in text
     assert "studies (ablate, records made on cpu B)" in text
+    grouped = summarise(60.0, 130.0, LOG, clone, {**forced, "ablate_variant@a": 1.0,
+                                                   "ablate_variant@b": 2.0}, "abc1234", [],
+                        machines)
+    assert "studies (ablate, ablate_variant@* (2 stages), records" in pipeline({"pipeline": grouped})
     text = pipeline({"pipeline": same, "pipeline_cross_cpu": other})
     assert "commit `def5678`" in text and "**over** the 20 min budget" in text
     assert "Outputs it rebuilt with other bytes than the committed `dvc.lock` records: data/raw" in text
@@ -108,8 +112,40 @@ def test_readme_block_names_the_rebuilt_outputs_and_a_cross_cpu_record(tmp_path)
 def test_readme_block_tells_timing_records_from_rebuilt_data(tmp_path):
     from spectcontra.reporting.render import pipeline
     clone = _energy(tmp_path / "clone", download=100.0, preprocess=20.0)
-    rec = summarise(60.0, 130.0, LOG, clone, {"download": 110.0}, "abc1234",
-                    ["MODEL_CARD.md", "metrics/energy/download.json"], {"download": "cpu A"})
+    changed = ["MODEL_CARD.md", "metrics/energy/download.json"]
+    rec = summarise(60.0, 130.0, LOG, clone, {"download": 110.0}, "abc1234", changed,
+                    {"download": "cpu A"}, changed)
     text = pipeline({"pipeline": rec})
     assert "rebuilt with other bytes" not in text
     assert "only because they hold timings" in text and "metrics/energy/download.json" in text
+    # a card the measurement did not find timing-only is named as rebuilt data
+    rec = summarise(60.0, 130.0, LOG, clone, {"download": 110.0}, "abc1234", changed,
+                    {"download": "cpu A"}, ["metrics/energy/download.json"])
+    text = pipeline({"pipeline": rec})
+    assert "other bytes than the committed `dvc.lock` records: MODEL_CARD.md;" in text
+    # an older record without the check: only energy records count as timings
+    del rec["fresh_clone"]["outputs_timing_only"]
+    assert "records: MODEL_CARD.md;" in pipeline({"pipeline": rec})
+
+
+CARD = """# Model card
+<!-- BEGIN:results -->
+EER 10.0 %
+<!-- END:results -->
+<!-- BEGIN:energy -->
+| pretrain | 3228.7 s |
+<!-- END:energy -->
+"""
+
+
+def test_model_card_counts_as_timing_only_when_only_its_timing_blocks_differ():
+    from spectcontra.profiling.pipeline_time import timing_only
+    changed = ["MODEL_CARD.md", "data/raw", "metrics/energy/download.json"]
+    retimed = CARD.replace("3228.7", "3301.2")
+    assert timing_only(changed, CARD, retimed) == ["MODEL_CARD.md",
+                                                   "metrics/energy/download.json"]
+    # a result that moved is not a timing: the card is left out of the list
+    assert timing_only(changed, CARD, retimed.replace("10.0", "10.4")) == [
+        "metrics/energy/download.json"]
+    # an unchanged card is not listed at all
+    assert timing_only(["data/raw"], CARD, CARD) == []

@@ -4,6 +4,8 @@ with t-intervals across seeds and speaker x seed bootstrap intervals of each dif
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import multiprocessing
 import time
 from collections.abc import Sequence
@@ -19,6 +21,7 @@ from tqdm import tqdm
 
 from spectcontra.config import Config, PretrainConfig, with_overrides
 from spectcontra.conventions import BONAFIDE
+from spectcontra.errors import InputError
 from spectcontra.evaluation.metrics import cllr, compute_eer, min_dcf, roc_auc
 from spectcontra.experiments.label_efficiency import cluster_bootstrap_eer
 from spectcontra.experiments.seeds import seed_dir, whole_file_scored
@@ -45,15 +48,20 @@ def variant_configs(cfg: Config) -> dict[str, Config]:
 
     All are built before any training, so a bad override fails at once, naming its key.
     """
-    small = cfg.ablate.small_epochs if cfg.ablate.scale == "small" else None
-    out = {}
-    for name, overrides in cfg.ablate.variants.items():
-        v = with_overrides(cfg, overrides)
-        if small is not None:
-            v = with_overrides(v, {"pretrain.epochs": min(v.pretrain.epochs, small),
-                                   "finetune.epochs": min(v.finetune.epochs, small)})
-        out[name] = v
-    return out
+    return {name: variant_config(cfg, name) for name in cfg.ablate.variants}
+
+
+def variant_config(cfg: Config, name: str) -> Config:
+    """One variant's config (see :func:`variant_configs`); reads no other variant."""
+    if name not in cfg.ablate.variants:
+        raise InputError(f"ablate.variants has no variant {name!r} "
+                         f"(it has {', '.join(cfg.ablate.variants)})")
+    v = with_overrides(cfg, cfg.ablate.variants[name])
+    if cfg.ablate.scale == "small":
+        small = cfg.ablate.small_epochs
+        v = with_overrides(v, {"pretrain.epochs": min(v.pretrain.epochs, small),
+                               "finetune.epochs": min(v.finetune.epochs, small)})
+    return v
 
 
 def pretrains(cfg: Config) -> bool:
@@ -169,7 +177,7 @@ def run_group(cfg: Config, features_dir: Path, seed: int, names: tuple[str, ...]
     it or in which process. ``seconds`` (wall clock, which :func:`run_ablation` moves to its
     timings) of the first row includes the pretraining.
     """
-    configs = variant_configs(cfg)
+    configs = {name: variant_config(cfg, name) for name in names}
     pretrain_cfg = configs[names[0]].pretrain
     if any(configs[n].pretrain != pretrain_cfg for n in names):
         raise ValueError(f"variants {names} do not share one pretrain config")
@@ -198,27 +206,19 @@ def run_group(cfg: Config, features_dir: Path, seed: int, names: tuple[str, ...]
     return rows
 
 
-def run_ablation(cfg: Config, features_dir: Path, progress: bool = False,
-                 encoders: Path | None = None, audio: Audio | None = None, n_boot: int = 1000,
-                 ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]], dict[str, Any]]:
-    """Train, calibrate and score every (variant, seed); return the runs table, its summary
-    and the runs' wall-clock seconds (:func:`run_seconds`).
+def run_units(cfg: Config, features_dir: Path, units: list[tuple[int, tuple[str, ...]]],
+              progress: bool = False, encoders: Path | None = None,
+              audio: Audio | None = None) -> list[dict[str, Any]]:
+    """The rows of :func:`run_group` for every (seed, variants) unit, in no fixed order.
 
-    The runs table and the summary hold only what a rerun reproduces exactly; the seconds
-    are for the stage's timing record.
-
-    At scale "small" each seed draws class-stratified subsets of train, dev and eval
-    (``ablate.small_*_utterances``) that every variant shares, so variants are paired and
-    the interval across seeds includes the sampling of the subsets. With
-    ``common.threads`` > 1 the units of :func:`tasks` run in that many single-threaded
-    processes: scoring is memory-bound and gains nothing from intra-op threads, while
-    independent runs use both cores. Results are the same either way.
+    With ``common.threads`` > 1 the units run in that many single-threaded processes: scoring
+    is memory-bound and gains nothing from intra-op threads, while independent runs use both
+    cores. Results are the same either way.
     """
-    configs = variant_configs(cfg)  # a bad override fails here, before any training
-    units = tasks(configs, cfg.ablate.seeds)
     workers = min(cfg.common.threads, len(units))
     rows: list[dict[str, Any]] = []
-    bar = tqdm(total=len(configs) * len(cfg.ablate.seeds), desc="ablate", disable=not progress)
+    total = sum(len(names) for _, names in units)
+    bar = tqdm(total=total, desc="ablate", disable=not progress)
     if workers == 1:
         for seed, names in units:
             rows += run_group(cfg, features_dir, seed, names, encoders, audio)
@@ -232,8 +232,51 @@ def run_ablation(cfg: Config, features_dir: Path, progress: bool = False,
                 rows += future.result()
                 bar.update(len(rows) - bar.n)
     bar.close()
-    order = {name: i for i, name in enumerate(configs)}  # params.yaml order, then seed order
-    rows.sort(key=lambda r: (order[r["variant"]], cfg.ablate.seeds.index(r["seed"])))
+    return rows
+
+
+def run_ablation(cfg: Config, features_dir: Path, progress: bool = False,
+                 encoders: Path | None = None, audio: Audio | None = None, n_boot: int = 1000,
+                 ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]], dict[str, Any]]:
+    """Train, calibrate and score every (variant, seed) in one call; return the runs table,
+    its summary and the runs' wall-clock seconds (:func:`collect`).
+
+    The pipeline runs the same work one variant per stage (:func:`run_variant`, then
+    :func:`collect` over the variants' records), so that adding a variant trains only that
+    variant; this one-call form shares pretraining between variants that differ only in
+    fine-tuning, which matters at scale "small", where no pretrain stage encoder is reused.
+
+    At scale "small" each seed draws class-stratified subsets of train, dev and eval
+    (``ablate.small_*_utterances``) that every variant shares, so variants are paired and
+    the interval across seeds includes the sampling of the subsets.
+    """
+    configs = variant_configs(cfg)  # a bad override fails here, before any training
+    rows = run_units(cfg, features_dir, tasks(configs, cfg.ablate.seeds), progress, encoders,
+                     audio)
+    return collect(cfg, rows, features_dir, n_boot)
+
+
+def run_variant(cfg: Config, name: str, features_dir: Path, progress: bool = False,
+                encoders: Path | None = None, audio: Audio | None = None,
+                ) -> list[dict[str, Any]]:
+    """Every seed of one variant (:func:`run_group`), in ``ablate.seeds`` order."""
+    variant_config(cfg, name)  # an unknown name or a bad override fails before any training
+    rows = run_units(cfg, features_dir, [(seed, (name,)) for seed in cfg.ablate.seeds],
+                     progress, encoders, audio)
+    return sorted(rows, key=lambda r: cfg.ablate.seeds.index(r["seed"]))
+
+
+def collect(cfg: Config, rows: list[dict[str, Any]], features_dir: Path, n_boot: int = 1000,
+            ) -> tuple[pd.DataFrame, dict[str, dict[str, Any]], dict[str, Any]]:
+    """The runs table, its summary and the runs' wall-clock seconds (:func:`run_seconds`)
+    from the rows of every (variant, seed).
+
+    The runs table and the summary hold only what a rerun reproduces exactly; the seconds
+    are for the stage's timing record. At scale "full" every run scored the same eval files,
+    so each difference to the reference also gets speaker x seed intervals.
+    """
+    order = {name: i for i, name in enumerate(cfg.ablate.variants)}  # params.yaml order
+    rows = sorted(rows, key=lambda r: (order[r["variant"]], cfg.ablate.seeds.index(r["seed"])))
     runs = pd.DataFrame(rows)
     seconds = run_seconds(runs.pop("seconds"), runs)
     scores = runs.pop("scores")
@@ -243,6 +286,61 @@ def run_ablation(cfg: Config, features_dir: Path, progress: bool = False,
         speaker_seed_intervals(summary, runs, scores, ev.targets,
                                ev.index["speaker"].to_numpy(), n_boot, cfg.common.seed)
     return runs, summary, seconds
+
+
+# --------------------------------------------------------------------------- variant records
+
+
+def fingerprint(cfg: Config, name: str) -> str:
+    """SHA-256 of everything a variant's runs depend on in the params: its whole config after
+    its overrides (pretrain, fine-tuning, calibration), the seeds, the scale and its caps.
+    ``common.threads`` is left out: results do not depend on it."""
+    v = variant_config(cfg, name)
+    ab = v.ablate
+    basis = {"pretrain": dataclasses.asdict(v.pretrain), "finetune": dataclasses.asdict(v.finetune),
+             "common": {k: val for k, val in dataclasses.asdict(v.common).items()
+                        if k != "threads"},
+             "seeds": list(ab.seeds), "scale": ab.scale,
+             "small": [ab.small_train_utterances, ab.small_dev_utterances,
+                       ab.small_eval_utterances, ab.small_epochs]}
+    text = json.dumps(basis, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def variant_record(cfg: Config, name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the per-variant stage writes: the variant's rows, its eval scores as plain floats
+    (JSON keeps every bit of a float64) and the fingerprint of the params they came from.
+    Wall-clock seconds stay out: they go to the stage's timing record."""
+    runs = [{**{k: v for k, v in r.items() if k not in ("scores", "seconds")},
+             "scores": [float(x) for x in r["scores"]]} for r in rows]
+    return {"variant": name, "overrides": cfg.ablate.variants[name],
+            "fingerprint": fingerprint(cfg, name), "runs": runs}
+
+
+def read_variant_records(cfg: Config, runs_dir: Path) -> list[dict[str, Any]]:
+    """Every variant's rows from ``<runs_dir>/<variant>.json``, checked against the params:
+    a missing record, or one written under other params, is an error naming the file.
+    Records of variants no longer in the params are ignored."""
+    rows: list[dict[str, Any]] = []
+    for name in cfg.ablate.variants:
+        path = Path(runs_dir) / f"{name}.json"
+        if not path.exists():
+            raise InputError(f"{path} is missing: variant {name!r} has not run "
+                             f"(dvc repro ablate_variant@{name})")
+        try:
+            record = json.loads(path.read_text())
+            stale = record["fingerprint"] != fingerprint(cfg, name)
+            runs = record["runs"]
+            if any(len(r["scores"]) != r["n_eval"] for r in runs):
+                raise ValueError("a run holds another number of eval scores than its n_eval")
+        except (ValueError, KeyError, TypeError) as err:
+            raise InputError(f"{path} is not a variant record: {err}") from err
+        if stale:
+            raise InputError(f"{path} was written under other params than variant {name!r} "
+                             f"has now: rerun it (dvc repro ablate_variant@{name})")
+        rows += [{**r, "scores": np.asarray(r["scores"], dtype=np.float64), "seconds": 0.0}
+                 for r in runs]
+    return rows
 
 
 SIMULTANEOUS_BOOT = 5  # replicates of a Bonferroni-level interval, per replicate at 95%
@@ -276,6 +374,12 @@ def speaker_seed_intervals(summary: dict[str, dict[str, Any]], runs: pd.DataFram
         summary[name].update(eer_diff_boot_mean=mean, eer_diff_boot_ci_low=low,
                              eer_diff_boot_ci_high=high, eer_diff_boot_simultaneous_ci_low=s_low,
                              eer_diff_boot_simultaneous_ci_high=s_high)
+
+
+def rows_seconds(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`run_seconds` of the rows of :func:`run_group`."""
+    table = pd.DataFrame([{k: r[k] for k in ("variant", "seed", "seconds")} for r in rows])
+    return run_seconds(table.pop("seconds"), table)
 
 
 def run_seconds(seconds: pd.Series, runs: pd.DataFrame) -> dict[str, Any]:

@@ -84,12 +84,34 @@ def changed_outputs(before: str, after: str) -> list[str]:
     return sorted(path for path in old.keys() & new.keys() if old[path] != new[path])
 
 
+# The model card's block that renders timings (metrics/energy/), so it differs on every run.
+TIMING_BLOCK = re.compile(r"(<!-- BEGIN:energy -->\n).*?(<!-- END:energy -->)", re.S)
+
+
+def mask_timing_blocks(text: str) -> str:
+    """``text`` with the content of its timing block (``TIMING_BLOCK``) removed."""
+    return TIMING_BLOCK.sub(r"\1\2", text)
+
+
+def timing_only(changed: list[str], card_before: str, card_after: str,
+                card: str = "MODEL_CARD.md") -> list[str]:
+    """The changed outputs that differ only because they hold timings: every energy record
+    (a duration and what it cost), and the model card if it is the same text once its timing
+    blocks are masked. Anything else the clone rebuilt differently is not in the list."""
+    out = [o for o in changed if o.startswith("metrics/energy/")]
+    if card in changed and mask_timing_blocks(card_before) == mask_timing_blocks(card_after):
+        out.append(card)
+    return sorted(out)
+
+
 def summarise(install_s: float, repro_s: float, log: str, clone_energy: Path,
               forced: Mapping[str, float], commit: str,
               outputs_changed: list[str] | None = None,
-              forced_machines: Mapping[str, str] | None = None) -> dict[str, Any]:
+              forced_machines: Mapping[str, str] | None = None,
+              outputs_timing_only: list[str] | None = None) -> dict[str, Any]:
     """The metrics/pipeline.json record of one timed fresh-clone run. ``forced_machines`` maps
-    each stage to the CPU model its last recorded run was made on."""
+    each stage to the CPU model its last recorded run was made on; ``outputs_timing_only`` is
+    the part of ``outputs_changed`` that differs only in timings (``timing_only``)."""
     ran, skipped = stages_from_log(log)
     per_stage = stage_seconds(clone_energy, ran)
     default = set(ran) | set(skipped)  # what `make repro` (dvc repro report) covers
@@ -108,6 +130,8 @@ def summarise(install_s: float, repro_s: float, log: str, clone_energy: Path,
             "stages_skipped": skipped,
             # outputs the clone rebuilt with other bytes than the committed dvc.lock records
             "outputs_changed": outputs_changed or [],
+            # ... of which differ only in the timings they hold (checked, see timing_only)
+            "outputs_timing_only": outputs_timing_only or [],
         },
         # each stage's last recorded duration in the repository (its metrics/energy record)
         "forced_full_run": {
@@ -153,14 +177,17 @@ def main(argv: list[str] | None = None) -> int:
         (clone / "downloads").mkdir(exist_ok=True)
         os.symlink(debs, clone / "downloads" / "debs")
     lock_before = (clone / "dvc.lock").read_text()
+    card_before = (clone / "MODEL_CARD.md").read_text()
     install_s, _ = _timed(["make", "install"], clone, log)
     repro_s, out = _timed(["make", "repro"], clone, log)
     energy = repo / "metrics" / "energy"
     records = sorted(energy.glob("*.json"))
     forced = stage_seconds(energy, [p.stem for p in records])
     machines = {p.stem: json.loads(p.read_text()).get("cpu_model", "?") for p in records}
+    changed = changed_outputs(lock_before, (clone / "dvc.lock").read_text())
+    timing = timing_only(changed, card_before, (clone / "MODEL_CARD.md").read_text())
     record = summarise(install_s, repro_s, out, clone / "metrics" / "energy", forced, commit,
-                       changed_outputs(lock_before, (clone / "dvc.lock").read_text()), machines)
+                       changed, machines, timing)
     write_json_atomic(args.out, record)
     print(json.dumps(record["fresh_clone"], indent=2))
     return 0

@@ -349,6 +349,15 @@ def _machine_name(mach: Mapping[str, Any]) -> str:
     return f"{mach['cores']} cores ({mach['cpu_model']}{flags})"
 
 
+def _stage_list(names: list[str]) -> str:
+    """Stage names, the instances of a DVC ``foreach`` stage (``base@item``) as one entry."""
+    counts: dict[str, int] = {}
+    for name in names:
+        base = name.split("@")[0] + ("@" if "@" in name else "")
+        counts[base] = counts.get(base, 0) + 1
+    return ", ".join(f"{b}* ({n} stages)" if b.endswith("@") else b for b, n in counts.items())
+
+
 def _pipeline_record(p: Mapping[str, Any]) -> str:
     fc, full, mach = p["fresh_clone"], p["forced_full_run"], p["machine"]
     run = ", ".join(f"{s} {v:.0f} s" for s, v in fc["stages_run"].items())
@@ -363,22 +372,25 @@ def _pipeline_record(p: Mapping[str, Any]) -> str:
         f"are committed: {', '.join(fc['stages_skipped']) or 'none'}.",
     ]
     changed = fc.get("outputs_changed") or []
-    # timing records differ on every run, and the model card renders them
-    timing = [o for o in changed if o.startswith("metrics/energy/") or o == "MODEL_CARD.md"]
+    # checked by the measurement (pipeline_time.timing_only); an older record without the check
+    # counts only the energy records, which hold nothing but timings
+    timing = fc.get("outputs_timing_only",
+                    [o for o in changed if o.startswith("metrics/energy/")])
     other = [o for o in changed if o not in timing]
     if other:
         lines.append("- Outputs it rebuilt with other bytes than the committed `dvc.lock` "
                      f"records: {', '.join(other)}; every stage that reads them ran again.")
     if timing:
-        lines.append("- Outputs that differ only because they hold timings (the energy records "
-                     f"and the model card that renders them): {', '.join(timing)}.")
+        lines.append("- Outputs that differ only because they hold timings (the energy records, "
+                     "and the model card where only its energy table differs): "
+                     f"{', '.join(timing)}.")
     where = (f" (records made on {', '.join(full['cpu_models'])})"
              if full.get("cpu_models") else "")
     studies_where = (f", records made on {', '.join(full['studies_cpu_models'])}"
                      if full.get("studies_cpu_models") else "")
     lines.append(f"- Forced full run (`dvc repro --force report`, each stage's last recorded "
                  f"duration{where}): {full['default_pipeline_s'] / 60:.0f} min; with the long "
-                 f"studies ({', '.join(full['studies']) or 'none'}{studies_where}): "
+                 f"studies ({_stage_list(full['studies']) or 'none'}{studies_where}): "
                  f"{full['total_s'] / 60:.0f} min.")
     return "\n".join(lines) + "\n"
 
