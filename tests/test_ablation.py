@@ -226,11 +226,8 @@ def _changed(a: Any, b: Any, prefix: str = "") -> set[str]:
     return set() if a == b else {prefix.rstrip(".")}
 
 
-AUG_KEYS = {f"pretrain.augment.{k}" for k in
-            ("time_mask", "freq_mask", "gain_db", "noise_std", "signal_effects")}
-
-
-@pytest.mark.parametrize("name, changed, check", [
+# Every default variant, what it may change against full_method, and a check of its values.
+VARIANT_CHANGES = [
     ("supervised_only", {"pretrain.contrastive_weight"},
      lambda c: c.pretrain.contrastive_weight == 0 and c.finetune.strategy == "full"),
     ("partial", {"finetune.strategy"}, lambda c: c.finetune.strategy == "partial"),
@@ -238,7 +235,25 @@ AUG_KEYS = {f"pretrain.augment.{k}" for k in
     ("capacity_control", {"pretrain.contrastive_weight", "finetune.epochs", "finetune.patience"},
      lambda c: c.pretrain.contrastive_weight == 0 and c.finetune.strategy == "full"),
     ("linear_head", {"finetune.head"}, lambda c: c.finetune.head == "linear"),
-])
+    ("no_cross_attention", {"pretrain.cross_attention"},
+     lambda c: not c.pretrain.cross_attention and c.pretrain.contrastive_weight > 0),
+    ("supcon", {"pretrain.supervised_contrastive"},
+     lambda c: c.pretrain.supervised_contrastive and c.pretrain.cross_attention),
+    ("mel_only", {"pretrain.views"}, lambda c: c.pretrain.views == ("mel",)),
+    ("no_augment", {f"pretrain.augment.{k}" for k in
+                    ("time_mask", "freq_mask", "gain_db", "noise_std", "signal_effects")},
+     lambda c: c.pretrain.augment == dataclasses.replace(
+         c.pretrain.augment, time_mask=0, freq_mask=0, gain_db=0.0, noise_std=0.0,
+         signal_effects=False) and c.finetune.augment.signal_effects),
+]
+
+
+def test_every_default_variant_has_its_change_checked() -> None:
+    names = set(load_config(ROOT / "params.yaml").ablate.variants) - {REFERENCE}
+    assert names == {name for name, _, _ in VARIANT_CHANGES}
+
+
+@pytest.mark.parametrize("name, changed, check", VARIANT_CHANGES)
 def test_each_default_variant_changes_only_what_it_ablates(name, changed, check) -> None:
     configs = variant_configs(
         with_overrides(load_config(ROOT / "params.yaml"), {"ablate.scale": "full"}))
